@@ -1,0 +1,124 @@
+"""POST /v1/completions: raw text continuation, the honest endpoint for base models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from server.api.errors import invalid_request
+from server.api.generation import (
+    acquire_model,
+    check_single_choice,
+    collect,
+    max_new_tokens,
+    model_name,
+    parse_stops,
+    sampling_params,
+    unless_disconnected,
+    usage_info,
+)
+from server.api.logprobs import completion_logprobs
+from server.api.protocol import Completion, CompletionChoice, CompletionRequest, new_id
+from server.api.sse import sse_response, stream_envelope
+from server.engine.sampling import TokenLogprob
+from server.engine.sequence import GenerationRequest, Usage
+from server.models.pool import LoadedModel
+
+router = APIRouter()
+# OpenAI's default for the legacy completions endpoint
+DEFAULT_COMPLETION_TOKENS = 16
+
+
+def _prompt_tokens(body: CompletionRequest, model: LoadedModel) -> tuple[list[int], str]:
+    prompt = body.prompt
+    if isinstance(prompt, list) and prompt and isinstance(prompt[0], str | list):
+        if len(prompt) != 1:
+            raise invalid_request("Only one prompt per request is supported.", param="prompt")
+        prompt = prompt[0]
+    if isinstance(prompt, str):
+        if not prompt:
+            raise invalid_request("The prompt must not be empty.", param="prompt")
+        return model.tokenize(prompt, parse_special=True), prompt
+    tokens = list(prompt)
+    if not tokens:
+        raise invalid_request("The prompt must not be empty.", param="prompt")
+    if any(not 0 <= token < model.runtime.n_vocab for token in tokens):
+        raise invalid_request("The prompt contains token ids outside the vocabulary.", param="prompt")
+    text = b"".join(model.runtime.token_bytes(token) for token in tokens).decode("utf-8", errors="replace")
+    return tokens, text
+
+
+class _CompletionChunks:
+    def __init__(self, completion_id: str, model: LoadedModel, *, echo: str, wants_logprobs: bool) -> None:
+        self._id = completion_id
+        self._model = model
+        self._echo = echo
+        self._wants_logprobs = wants_logprobs
+        self._offset = len(echo)
+
+    def _chunk(self, choice: CompletionChoice | None, usage: Usage | None = None) -> Completion:
+        return Completion(
+            id=self._id,
+            model=self._model.name,
+            choices=[choice] if choice is not None else [],
+            usage=usage_info(usage) if usage is not None else None,
+        )
+
+    def opening(self) -> BaseModel | None:
+        return self._chunk(CompletionChoice(text=self._echo)) if self._echo else None
+
+    def delta(self, text: str, logprobs: tuple[TokenLogprob, ...]) -> BaseModel:
+        formatted = None
+        if self._wants_logprobs:
+            formatted = completion_logprobs(logprobs, self._model.runtime.token_bytes, start_offset=self._offset)
+        self._offset += len(text)
+        return self._chunk(CompletionChoice(text=text, logprobs=formatted))
+
+    def finish(self, reason: str) -> BaseModel:
+        return self._chunk(CompletionChoice(text="", finish_reason=reason))
+
+    def usage(self, usage: Usage) -> BaseModel:
+        return self._chunk(None, usage)
+
+
+@router.post("/v1/completions", response_model=None)
+async def create_completion(request: Request, body: CompletionRequest, model: str | None = Query(None)) -> Any:
+    check_single_choice(body)
+    if body.best_of is not None and body.best_of > 1:
+        raise invalid_request("Only best_of=1 is supported.", param="best_of", code="unsupported_value")
+    if body.suffix:
+        raise invalid_request("suffix (insertion) is not supported.", param="suffix", code="unsupported_value")
+    if body.echo and body.logprobs is not None:
+        raise invalid_request(
+            "echo together with logprobs (prompt logprobs) is not supported yet.", param="logprobs",
+            code="unsupported_value",
+        )
+    settings = request.app.state.settings
+    loaded = await acquire_model(request.app.state.pool, model_name(model, body.model, settings))
+    tokens, prompt_text = _prompt_tokens(body, loaded)
+    requested = body.max_tokens if body.max_tokens is not None else DEFAULT_COMPLETION_TOKENS
+    generation = GenerationRequest(
+        prompt_tokens=tuple(tokens),
+        sampling=sampling_params(body, loaded, top_logprobs=body.logprobs),
+        max_tokens=max_new_tokens(requested, len(tokens), loaded, settings),
+        stops=parse_stops(body.stop),
+    )
+    completion_id = new_id("cmpl")
+    echo = prompt_text if body.echo else ""
+    events = loaded.engine.generate(generation)
+    if body.stream:
+        chunks = _CompletionChunks(completion_id, loaded, echo=echo, wants_logprobs=body.logprobs is not None)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return sse_response(stream_envelope(events, chunks, include_usage=include_usage))
+    result = await unless_disconnected(request, collect(events))
+    logprobs = None
+    if body.logprobs is not None:
+        logprobs = completion_logprobs(result.logprobs, loaded.runtime.token_bytes, start_offset=0)
+    return Completion(
+        id=completion_id,
+        model=loaded.name,
+        choices=[CompletionChoice(text=echo + result.text, logprobs=logprobs, finish_reason=result.finish_reason)],
+        usage=usage_info(result.usage),
+    )

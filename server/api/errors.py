@@ -1,0 +1,104 @@
+"""The one OpenAI error envelope, its factory, and the handlers that route every failure through it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("localchat.api")
+
+_TYPE_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_exceeded",
+    503: "server_unavailable",
+}
+
+
+class APIError(Exception):
+    """Raised anywhere below the routers; rendered as {"error": {...}} with `status`."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+        self.headers = headers or {}
+
+    @property
+    def type(self) -> str:
+        return _TYPE_BY_STATUS.get(self.status, "server_error" if self.status >= 500 else "invalid_request_error")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def to_response(self) -> JSONResponse:
+        return JSONResponse(self.to_dict(), status_code=self.status, headers=self.headers)
+
+
+def invalid_request(message: str, *, param: str | None = None, code: str | None = None) -> APIError:
+    return APIError(400, message, param=param, code=code)
+
+
+def _param_from_location(location: tuple[Any, ...]) -> str | None:
+    # ("body", "messages", 0, "role") -> "messages.0.role"; the "body" prefix is noise for clients.
+    parts = [str(part) for part in location if part not in ("body", "query")]
+    return ".".join(parts) or None
+
+
+def _validation_error(exc: RequestValidationError) -> APIError:
+    errors = exc.errors()
+    if not errors:
+        return invalid_request("Invalid request.")
+    first = errors[0]
+    param = _param_from_location(tuple(first.get("loc", ())))
+    if first.get("type") == "json_invalid":
+        return invalid_request(
+            f"We could not parse the JSON body of your request: {first.get('msg', 'invalid JSON')}.",
+            code="invalid_json",
+        )
+    message = str(first.get("msg", "invalid value"))
+    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    where = f"'{param}'" if param else "the request body"
+    return invalid_request(f"Invalid value for {where}: {message}{more}.", param=param, code="invalid_value")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+        return exc.to_response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_error(exc).to_response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        return APIError(exc.status_code, message, headers=dict(exc.headers or {})).to_response()
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return APIError(500, f"Internal server error: {type(exc).__name__}", code="internal_error").to_response()

@@ -1,0 +1,185 @@
+"""What chat and completions share: picking the model, checking limits, building the engine request,
+and collecting a non-streamed answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from starlette.requests import Request
+
+from server.api.errors import APIError, invalid_request
+from server.api.protocol import MAX_STOP_CHARS, MAX_STOPS, PromptTokensDetails, Stop, UsageInfo, _SamplingRequest
+from server.config import Settings
+from server.engine.sampling import SamplingParams, TokenLogprob
+from server.engine.sequence import Event, Failed, Finished, TextDelta, Usage
+from server.models.catalog import ModelNotFound
+from server.models.pool import LoadedModel, ModelPool, ModelUnavailable
+
+T = TypeVar("T")
+
+
+def model_name(query_model: str | None, body_model: str | None, settings: Settings) -> str:
+    """Query parameter > body > default, so clients can switch models without touching their code."""
+    return query_model or body_model or settings.default_model
+
+
+def model_not_found(exc: ModelNotFound) -> APIError:
+    available = ", ".join(exc.available) or "none"
+    return APIError(
+        404,
+        f"The model '{exc.name}' does not exist. Available models: {available}.",
+        param="model",
+        code="model_not_found",
+    )
+
+
+async def acquire_model(pool: ModelPool, name: str) -> LoadedModel:
+    try:
+        return await pool.get(name)
+    except ModelNotFound as exc:
+        raise model_not_found(exc) from exc
+    except ModelUnavailable as exc:
+        raise APIError(409, str(exc), param="model", code="model_unavailable") from exc
+
+
+def parse_stops(stop: Stop) -> tuple[str, ...]:
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    if len(stops) > MAX_STOPS:
+        raise invalid_request(f"'stop' takes at most {MAX_STOPS} sequences.", param="stop")
+    if any(not item or len(item) > MAX_STOP_CHARS for item in stops):
+        raise invalid_request(f"Each stop sequence must have 1 to {MAX_STOP_CHARS} characters.", param="stop")
+    return tuple(stops)
+
+
+def check_single_choice(body: _SamplingRequest) -> None:
+    if body.n is not None and body.n > 1:
+        raise invalid_request("Only n=1 is supported.", param="n", code="unsupported_value")
+
+
+def sampling_params(body: _SamplingRequest, model: LoadedModel, *, top_logprobs: int | None) -> SamplingParams:
+    logit_bias: dict[int, float] = {}
+    for key, bias in (body.logit_bias or {}).items():
+        try:
+            token = int(key)
+        except ValueError:
+            raise invalid_request(f"logit_bias keys must be token ids; got '{key}'.", param="logit_bias") from None
+        if not 0 <= token < model.runtime.n_vocab:
+            raise invalid_request(
+                f"logit_bias token {token} is outside the vocabulary (0..{model.runtime.n_vocab - 1}).",
+                param="logit_bias",
+            )
+        if not -100.0 <= bias <= 100.0:
+            raise invalid_request("logit_bias values must be between -100 and 100.", param="logit_bias")
+        logit_bias[token] = bias
+    temperature = 1.0 if body.temperature is None else body.temperature
+    top_p = 1.0 if body.top_p is None else body.top_p
+    top_k = body.top_k or 0
+    if top_p == 0.0:  # OpenAI accepts 0: only the most likely token survives
+        top_p, top_k = 1.0, 1
+    return SamplingParams(
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        min_p=body.min_p or 0.0,
+        presence_penalty=body.presence_penalty or 0.0,
+        frequency_penalty=body.frequency_penalty or 0.0,
+        seed=body.seed,
+        logit_bias=logit_bias,
+        top_logprobs=top_logprobs,
+    )
+
+
+def max_new_tokens(requested: int | None, num_prompt: int, model: LoadedModel, settings: Settings) -> int:
+    """The completion budget, or a 400 that says exactly why the request cannot fit."""
+    n_ctx = model.n_ctx
+    if num_prompt >= n_ctx:
+        raise invalid_request(
+            f"This model's maximum context length is {n_ctx} tokens. However, your prompt has "
+            f"{num_prompt} tokens. Please reduce the length of the messages or prompt.",
+            param="messages",
+            code="context_length_exceeded",
+        )
+    if requested is None:
+        return min(n_ctx - num_prompt, settings.max_tokens_limit)
+    if requested > settings.max_tokens_limit:
+        raise invalid_request(
+            f"max_tokens is too large: {requested}. This server allows at most {settings.max_tokens_limit}.",
+            param="max_tokens",
+            code="invalid_value",
+        )
+    if num_prompt + requested > n_ctx:
+        raise invalid_request(
+            f"This model's maximum context length is {n_ctx} tokens. However, you requested "
+            f"{num_prompt + requested} tokens ({num_prompt} in the prompt, {requested} for the completion). "
+            "Please reduce the prompt or max_tokens.",
+            param="max_tokens",
+            code="context_length_exceeded",
+        )
+    return requested
+
+
+def usage_info(usage: Usage) -> UsageInfo:
+    return UsageInfo(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=usage.cached_tokens),
+    )
+
+
+def engine_failure(event: Failed) -> APIError:
+    return APIError(500, event.message, code="generation_failed")
+
+
+@dataclass
+class Collected:
+    text: str = ""
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    finish_reason: str = "stop"
+    usage: Usage = field(default_factory=lambda: Usage(0, 0))
+
+
+async def collect(events: AsyncIterator[Event]) -> Collected:
+    collected = Collected()
+    parts: list[str] = []
+    async for event in events:
+        if isinstance(event, TextDelta):
+            parts.append(event.text)
+            collected.logprobs.extend(event.logprobs)
+        elif isinstance(event, Finished):
+            collected.finish_reason = finish_reason(event)
+            collected.usage = event.usage
+        else:
+            raise engine_failure(event)
+    collected.text = "".join(parts)
+    return collected
+
+
+def finish_reason(event: Finished) -> str:
+    # "cancelled" only reaches a client that is still there at shutdown; for it the answer just ends.
+    return "stop" if event.reason == "cancelled" else event.reason
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Run `work`, cancelling it (and so its sequence) if the client goes away first."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_wait_for_disconnect(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        raise APIError(499, "client closed the request", code="client_disconnected")
+    return task.result()
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    # The body is already read, so the next ASGI message can only be the disconnect.
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return

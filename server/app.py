@@ -1,0 +1,56 @@
+"""create_app(settings) -> FastAPI: all state lives on app.state; the lifespan owns the model pool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from server import __version__
+from server.api import chat, completions, models, ops
+from server.api.errors import install_error_handlers
+from server.config import Settings
+from server.models.catalog import Catalog, ModelNotFound
+from server.models.pool import ModelPool, ModelUnavailable
+
+log = logging.getLogger("localchat")
+
+
+async def _preload_default(app: FastAPI) -> None:
+    state = app.state
+    try:
+        await state.pool.get(state.settings.default_model)
+        state.is_ready = True
+        log.info("ready: default model '%s' is loaded", state.settings.default_model)
+    except ModelNotFound as exc:
+        state.startup_error = f"default model '{exc.name}' is not in the catalog ({', '.join(exc.available)})"
+    except ModelUnavailable as exc:
+        state.startup_error = str(exc)
+    if state.startup_error:
+        log.error("%s", state.startup_error)
+
+
+def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        preload = asyncio.create_task(_preload_default(app))
+        try:
+            yield
+        finally:
+            preload.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await preload
+            await app.state.pool.close()
+
+    app = FastAPI(title="localchat", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.pool = ModelPool(catalog or Catalog.from_settings(settings), settings)
+    app.state.is_ready = False
+    app.state.startup_error = None
+    install_error_handlers(app)
+    for module in (chat, completions, models, ops):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,161 @@
+"""The only module that owns llama.cpp handles: model, context, vocabulary, batch.
+
+Everything here runs on the model's scheduler thread (or before it starts); llama.cpp contexts are
+not thread-safe, and ctypes releases the GIL during each call so the event loop keeps running.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+
+_backend_lock = threading.Lock()
+_is_backend_ready = False
+
+
+class LlamaLoadError(RuntimeError):
+    pass
+
+
+class DecodeError(RuntimeError):
+    pass
+
+
+def init_backend() -> None:
+    global _is_backend_ready
+    with _backend_lock:
+        if not _is_backend_ready:
+            # llama.cpp logs every tensor at load; keep errors only unless the user asks for debug.
+            if logging.getLogger("localchat").getEffectiveLevel() > logging.DEBUG:
+                logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+            llama_cpp.llama_backend_init()
+            _is_backend_ready = True
+
+
+def supports_gpu_offload() -> bool:
+    init_backend()
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    path: Path
+    n_ctx: int
+    n_batch: int
+    n_seq_max: int
+    n_threads: int
+    n_gpu_layers: int
+
+    def __post_init__(self) -> None:
+        if self.n_ctx < 16 or self.n_batch < 1 or self.n_seq_max < 1 or self.n_threads < 1:
+            raise ValueError(f"invalid runtime config: {self}")
+
+
+class LlamaRuntime:
+    def __init__(self, config: RuntimeConfig) -> None:
+        init_backend()
+        self.config = config
+        model_params = llama_cpp.llama_model_default_params()
+        model_params.n_gpu_layers = config.n_gpu_layers
+        model = llama_cpp.llama_model_load_from_file(str(config.path).encode(), model_params)
+        if not model:
+            raise LlamaLoadError(f"llama.cpp could not load {config.path}")
+        self._model = model
+        context_params = llama_cpp.llama_context_default_params()
+        context_params.n_ctx = config.n_ctx
+        context_params.n_batch = config.n_batch
+        context_params.n_ubatch = config.n_batch
+        context_params.n_seq_max = config.n_seq_max
+        context_params.n_threads = config.n_threads
+        context_params.n_threads_batch = config.n_threads
+        context_params.no_perf = True
+        ctx = llama_cpp.llama_init_from_model(model, context_params)
+        if not ctx:
+            llama_cpp.llama_model_free(model)
+            raise LlamaLoadError(f"llama.cpp could not create a context of {config.n_ctx} tokens")
+        self.ctx = ctx
+        self.vocab = llama_cpp.llama_model_get_vocab(model)
+        self._memory = llama_cpp.llama_get_memory(ctx)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+        self.n_ctx = llama_cpp.llama_n_ctx(ctx)
+        self.n_ctx_seq = llama_cpp.llama_n_ctx_seq(ctx)
+        self.n_batch = config.n_batch
+        self.bos_token = llama_cpp.llama_vocab_bos(self.vocab)
+        self.adds_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
+        self._batch = llama_cpp.llama_batch_init(config.n_batch, 0, config.n_seq_max)
+        self._piece_cache: dict[int, bytes] = {}
+        self._is_closed = False
+
+    # -- vocabulary ---------------------------------------------------------------------------------
+
+    def tokenize(self, text: str, *, add_bos: bool, parse_special: bool) -> list[int]:
+        data = text.encode("utf-8")
+        capacity = len(data) + 8
+        buffer = (llama_cpp.llama_token * capacity)()
+        count = llama_cpp.llama_tokenize(self.vocab, data, len(data), buffer, capacity, add_bos, parse_special)
+        if count < 0:
+            capacity = -count
+            buffer = (llama_cpp.llama_token * capacity)()
+            count = llama_cpp.llama_tokenize(self.vocab, data, len(data), buffer, capacity, add_bos, parse_special)
+        return list(buffer[:count])
+
+    def token_bytes(self, token: int) -> bytes:
+        """The token's text as raw bytes (may be part of a UTF-8 character); special tokens render empty."""
+        piece = self._piece_cache.get(token)
+        if piece is None:
+            piece = self._piece(token, special=False)
+            self._piece_cache[token] = piece
+        return piece
+
+    def special_text(self, token: int) -> str:
+        return self._piece(token, special=True).decode("utf-8", errors="replace")
+
+    def _piece(self, token: int, *, special: bool) -> bytes:
+        buffer = ctypes.create_string_buffer(64)
+        size = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, 64, 0, special)
+        if size < 0:
+            buffer = ctypes.create_string_buffer(-size)
+            size = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, -size, 0, special)
+        return buffer.raw[:size]
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
+
+    # -- decoding -----------------------------------------------------------------------------------
+
+    def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """One llama_decode over (token, position, seq_id, wants_logits) entries."""
+        if len(entries) > self.n_batch:
+            raise DecodeError(f"batch of {len(entries)} exceeds n_batch {self.n_batch}")
+        batch = self._batch
+        for index, (token, position, seq_id, wants_logits) in enumerate(entries):
+            batch.token[index] = token
+            batch.pos[index] = position
+            batch.n_seq_id[index] = 1
+            batch.seq_id[index][0] = seq_id
+            batch.logits[index] = wants_logits
+        batch.n_tokens = len(entries)
+        status = llama_cpp.llama_decode(self.ctx, batch)
+        if status != 0:
+            raise DecodeError(f"llama_decode returned {status}")
+
+    def logits(self, batch_index: int) -> np.ndarray:
+        pointer = llama_cpp.llama_get_logits_ith(self.ctx, batch_index)
+        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+
+    def forget_sequence(self, seq_id: int) -> None:
+        llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
+
+    def close(self) -> None:
+        if self._is_closed:
+            return
+        self._is_closed = True
+        llama_cpp.llama_batch_free(self._batch)
+        llama_cpp.llama_free(self.ctx)
+        llama_cpp.llama_model_free(self._model)
