@@ -13,8 +13,12 @@ from server.models.catalog import Catalog
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models-dir", type=Path, help="folder of *.gguf files and models.yaml (default: models)")
-    parser.add_argument("--config", dest="config_file", type=Path, help="catalog file (default: MODELS_DIR/models.yaml)")
+    parser.add_argument(
+        "--models-dir", type=Path, help="folder of *.gguf files and models.yaml (default: models)"
+    )
+    parser.add_argument(
+        "--config", dest="config_file", type=Path, help="catalog file (default: MODELS_DIR/models.yaml)"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", dest="default_model", help="default model name (default: gemma-3-270m)")
     serve.add_argument("--n-ctx", type=int, help="context size per model in tokens (default: 4096)")
     serve.add_argument("--n-threads", type=int, help="CPU threads (default: all cores)")
-    serve.add_argument("--n-gpu-layers", type=int, help="layers to offload; -1 all (default: all if GPU build)")
+    serve.add_argument(
+        "--n-gpu-layers", type=int, help="layers to offload; -1 all (default: all if GPU build)"
+    )
     serve.add_argument("--log-level", help="debug, info, warning, error (default: info)")
     models = commands.add_parser("models", help="list the catalog")
     _add_setting_flags(models)

@@ -122,7 +122,8 @@ async def create_chat_completion(
     check_single_choice(body)
     if body.response_format is not None and body.response_format.type != "text":
         raise invalid_request(
-            "response_format other than 'text' is not supported yet.", param="response_format",
+            "response_format other than 'text' is not supported yet.",
+            param="response_format",
             code="unsupported_value",
         )
     if body.top_logprobs is not None and not body.logprobs:
@@ -132,7 +133,9 @@ async def create_chat_completion(
     requested = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
     generation = GenerationRequest(
         prompt_tokens=tuple(prepared.tokens),
-        sampling=sampling_params(body, loaded, top_logprobs=(body.top_logprobs or 0) if body.logprobs else None),
+        sampling=sampling_params(
+            body, loaded, top_logprobs=(body.top_logprobs or 0) if body.logprobs else None
+        ),
         max_tokens=max_new_tokens(requested, len(prepared.tokens), loaded, request.app.state.settings),
         stops=parse_stops(body.stop) + prepared.prompt.stops,
         strip_leading=prepared.prompt.strip_leading,
@@ -150,7 +153,9 @@ async def create_chat_completion(
         choices=[
             ChatChoice(
                 message=AssistantMessage(content=result.text),
-                logprobs=chat_logprobs(result.logprobs, loaded.runtime.token_bytes) if body.logprobs else None,
+                logprobs=chat_logprobs(result.logprobs, loaded.runtime.token_bytes)
+                if body.logprobs
+                else None,
                 finish_reason=result.finish_reason,
             )
         ],

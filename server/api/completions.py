@@ -72,7 +72,9 @@ class _CompletionChunks:
     def delta(self, text: str, logprobs: tuple[TokenLogprob, ...]) -> BaseModel:
         formatted = None
         if self._wants_logprobs:
-            formatted = completion_logprobs(logprobs, self._model.runtime.token_bytes, start_offset=self._offset)
+            formatted = completion_logprobs(
+                logprobs, self._model.runtime.token_bytes, start_offset=self._offset
+            )
         self._offset += len(text)
         return self._chunk(CompletionChoice(text=text, logprobs=formatted))
 
@@ -84,15 +86,20 @@ class _CompletionChunks:
 
 
 @router.post("/v1/completions", response_model=None)
-async def create_completion(request: Request, body: CompletionRequest, model: str | None = Query(None)) -> Any:
+async def create_completion(
+    request: Request, body: CompletionRequest, model: str | None = Query(None)
+) -> Any:
     check_single_choice(body)
     if body.best_of is not None and body.best_of > 1:
         raise invalid_request("Only best_of=1 is supported.", param="best_of", code="unsupported_value")
     if body.suffix:
-        raise invalid_request("suffix (insertion) is not supported.", param="suffix", code="unsupported_value")
+        raise invalid_request(
+            "suffix (insertion) is not supported.", param="suffix", code="unsupported_value"
+        )
     if body.echo and body.logprobs is not None:
         raise invalid_request(
-            "echo together with logprobs (prompt logprobs) is not supported yet.", param="logprobs",
+            "echo together with logprobs (prompt logprobs) is not supported yet.",
+            param="logprobs",
             code="unsupported_value",
         )
     settings = request.app.state.settings
@@ -119,6 +126,8 @@ async def create_completion(request: Request, body: CompletionRequest, model: st
     return Completion(
         id=completion_id,
         model=loaded.name,
-        choices=[CompletionChoice(text=echo + result.text, logprobs=logprobs, finish_reason=result.finish_reason)],
+        choices=[
+            CompletionChoice(text=echo + result.text, logprobs=logprobs, finish_reason=result.finish_reason)
+        ],
         usage=usage_info(result.usage),
     )

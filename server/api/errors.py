@@ -48,7 +48,9 @@ class APIError(Exception):
 
     @property
     def type(self) -> str:
-        return _TYPE_BY_STATUS.get(self.status, "server_error" if self.status >= 500 else "invalid_request_error")
+        return _TYPE_BY_STATUS.get(
+            self.status, "server_error" if self.status >= 500 else "invalid_request_error"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
@@ -101,4 +103,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return APIError(500, f"Internal server error: {type(exc).__name__}", code="internal_error").to_response()
+        return APIError(
+            500, f"Internal server error: {type(exc).__name__}", code="internal_error"
+        ).to_response()

@@ -11,7 +11,14 @@ from typing import TypeVar
 from starlette.requests import Request
 
 from server.api.errors import APIError, invalid_request
-from server.api.protocol import MAX_STOP_CHARS, MAX_STOPS, PromptTokensDetails, Stop, UsageInfo, _SamplingRequest
+from server.api.protocol import (
+    MAX_STOP_CHARS,
+    MAX_STOPS,
+    PromptTokensDetails,
+    Stop,
+    UsageInfo,
+    _SamplingRequest,
+)
 from server.config import Settings
 from server.engine.sampling import SamplingParams, TokenLogprob
 from server.engine.sequence import Event, Failed, Finished, TextDelta, Usage
@@ -59,13 +66,17 @@ def check_single_choice(body: _SamplingRequest) -> None:
         raise invalid_request("Only n=1 is supported.", param="n", code="unsupported_value")
 
 
-def sampling_params(body: _SamplingRequest, model: LoadedModel, *, top_logprobs: int | None) -> SamplingParams:
+def sampling_params(
+    body: _SamplingRequest, model: LoadedModel, *, top_logprobs: int | None
+) -> SamplingParams:
     logit_bias: dict[int, float] = {}
     for key, bias in (body.logit_bias or {}).items():
         try:
             token = int(key)
         except ValueError:
-            raise invalid_request(f"logit_bias keys must be token ids; got '{key}'.", param="logit_bias") from None
+            raise invalid_request(
+                f"logit_bias keys must be token ids; got '{key}'.", param="logit_bias"
+            ) from None
         if not 0 <= token < model.runtime.n_vocab:
             raise invalid_request(
                 f"logit_bias token {token} is outside the vocabulary (0..{model.runtime.n_vocab - 1}).",

@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from server import __version__
 
@@ -143,6 +143,13 @@ class ChatCompletion(_Envelope):
 class ChunkDelta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+
+    @model_serializer
+    def _present_fields_only(self) -> dict[str, str]:
+        # OpenAI sends {"content": "..."} or {} in later deltas, never "role": null.
+        return {
+            key: value for key, value in (("role", self.role), ("content", self.content)) if value is not None
+        }
 
 
 class ChatChunkChoice(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from server.engine.llama import LlamaRuntime
@@ -23,10 +24,8 @@ class Engine:
 
         def emit(event: Event) -> None:
             # Called on the scheduler thread; the consumer's loop may already be gone at shutdown.
-            try:
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(events.put_nowait, event)
-            except RuntimeError:
-                pass
 
         sequence = Sequence(request, emit)
         self.scheduler.submit(sequence)

@@ -98,11 +98,15 @@ class LlamaRuntime:
         data = text.encode("utf-8")
         capacity = len(data) + 8
         buffer = (llama_cpp.llama_token * capacity)()
-        count = llama_cpp.llama_tokenize(self.vocab, data, len(data), buffer, capacity, add_bos, parse_special)
+        count = llama_cpp.llama_tokenize(
+            self.vocab, data, len(data), buffer, capacity, add_bos, parse_special
+        )
         if count < 0:
             capacity = -count
             buffer = (llama_cpp.llama_token * capacity)()
-            count = llama_cpp.llama_tokenize(self.vocab, data, len(data), buffer, capacity, add_bos, parse_special)
+            count = llama_cpp.llama_tokenize(
+                self.vocab, data, len(data), buffer, capacity, add_bos, parse_special
+            )
         return list(buffer[:count])
 
     def token_bytes(self, token: int) -> bytes:

@@ -72,11 +72,17 @@ class SamplerChain:
             for slot, (token, bias) in enumerate(params.logit_bias.items()):
                 biases[slot].token = token
                 biases[slot].bias = bias
-            self._add(llama_cpp.llama_sampler_init_logit_bias(runtime.n_vocab, len(params.logit_bias), biases))
+            self._add(
+                llama_cpp.llama_sampler_init_logit_bias(runtime.n_vocab, len(params.logit_bias), biases)
+            )
         if params.has_penalties:
             self._add(
                 llama_cpp.llama_sampler_init_penalties(
-                    max(penalty_window, 1), 1.0, params.frequency_penalty, params.presence_penalty
+                    runtime.n_vocab,
+                    max(penalty_window, 1),
+                    1.0,
+                    params.frequency_penalty,
+                    params.presence_penalty,
                 )
             )
         if params.is_greedy:
@@ -112,4 +118,3 @@ def token_logprob(logits: np.ndarray, token: int, num_top: int) -> TokenLogprob:
         ranked = candidates[np.argsort(-values[candidates])]
         top = tuple((int(t), float(values[t] - log_total)) for t in ranked)
     return TokenLogprob(token=token, logprob=float(values[token] - log_total), top=top)
-

@@ -112,15 +112,27 @@ class Scheduler:
         with self._wake:
             while self.waiting and self._free_slots:
                 sequence = self.waiting.popleft()
-                sequence.slot = self._free_slots.pop(0)
-                self.runtime.forget_sequence(sequence.slot)
-                request = sequence.request
-                sequence.sampler = SamplerChain(self.runtime, request.sampling, penalty_window=request.max_tokens)
-                sequence.text = TextStream(
-                    self.runtime.token_bytes, request.stops, strip_leading=request.strip_leading
-                )
-                sequence.status = SequenceStatus.PREFILLING
+                try:
+                    self._start(sequence)
+                except Exception as exc:
+                    log.exception("could not start sequence %d", sequence.id)
+                    self._release(sequence)
+                    sequence.fail(f"could not start generation: {exc}")
+                    continue
                 self.running.append(sequence)
+
+    def _start(self, sequence: Sequence) -> None:
+        sequence.slot = self._free_slots.pop(0)
+        self.runtime.forget_sequence(sequence.slot)
+        request = sequence.request
+        sequence.sampler = SamplerChain(self.runtime, request.sampling, penalty_window=request.max_tokens)
+        sequence.text = TextStream(
+            self.runtime.token_bytes,
+            request.stops,
+            strip_leading=request.strip_leading,
+            strip_trailing=request.strip_leading,
+        )
+        sequence.status = SequenceStatus.PREFILLING
 
     def _build_batch(self) -> tuple[list[BatchEntry], list[tuple[Sequence, int]]]:
         entries: list[BatchEntry] = []

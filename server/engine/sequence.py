@@ -23,7 +23,7 @@ class GenerationRequest:
     sampling: SamplingParams
     max_tokens: int
     stops: tuple[str, ...] = ()
-    # Base-model chat ends its prompt with "Assistant:"; the reply's leading space is not content.
+    # Base-model chat ends its prompt with "Assistant:"; the space around the reply is not content.
     strip_leading: bool = False
 
     def __post_init__(self) -> None:

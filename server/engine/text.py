@@ -80,24 +80,49 @@ class StopMatcher:
 
 
 class TextStream:
-    """Tokens in, releasable text out: detokenizer, optional left-strip of the answer, stop matcher."""
+    """Tokens in, releasable text out: detokenizer, stop matcher, optional trimming of the answer.
 
-    def __init__(self, token_bytes: Callable[[int], bytes], stops: Sequence[str], *, strip_leading: bool) -> None:
+    strip_leading drops the answer's leading whitespace; strip_trailing holds whitespace back until
+    more text follows, so an answer that ends (at a stop, or at the last token) ends without it.
+    """
+
+    def __init__(
+        self,
+        token_bytes: Callable[[int], bytes],
+        stops: Sequence[str],
+        *,
+        strip_leading: bool,
+        strip_trailing: bool = False,
+    ) -> None:
         self._detokenizer = Detokenizer(token_bytes)
         self._stops = StopMatcher(stops)
         self._is_stripping = strip_leading
+        self._is_holding_space = strip_trailing
+        self._held_space = ""
 
     @property
     def is_stopped(self) -> bool:
         return self._stops.is_stopped
 
     def feed(self, token: int) -> str:
-        return self._stops.push(self._strip(self._detokenizer.feed(token)))
+        return self._hold_space(self._stops.push(self._strip(self._detokenizer.feed(token))))
 
     def finish(self) -> str:
         """Text still pending when generation ends without a stop string (length, end of turn)."""
         tail = self._stops.push(self._strip(self._detokenizer.flush()))
-        return tail + self._stops.flush() if not self.is_stopped else tail
+        if not self.is_stopped:
+            tail += self._stops.flush()
+        tail = self._hold_space(tail)
+        self._held_space = ""
+        return tail
+
+    def _hold_space(self, text: str) -> str:
+        if not self._is_holding_space:
+            return text
+        text = self._held_space + text
+        kept = text.rstrip()
+        self._held_space = text[len(kept) :]
+        return kept
 
     def _strip(self, text: str) -> str:
         # A base-model transcript ends with "Assistant:"; the reply's first space is formatting.

@@ -113,7 +113,9 @@ class ModelPool:
             raise ModelUnavailable(f"model '{entry.name}' failed to load: {exc}") from exc
         engine = Engine(runtime, n_parallel=1, name=entry.name)
         seconds = time.perf_counter() - started
-        log.info("loaded '%s' in %.2fs (n_ctx=%d, gpu layers=%d)", entry.name, seconds, runtime.n_ctx, n_gpu_layers)
+        log.info(
+            "loaded '%s' in %.2fs (n_ctx=%d, gpu layers=%d)", entry.name, seconds, runtime.n_ctx, n_gpu_layers
+        )
         return LoadedModel(info=info, engine=engine, load_seconds=seconds)
 
     async def close(self) -> None:
