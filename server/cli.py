@@ -57,6 +57,7 @@ def _list_models(settings: Settings) -> int:
     for name in catalog.names:
         info = catalog.info(name)
         template = "error" if info.template_error else ("yes" if info.has_chat_template else "no")
+        template = "unreadable" if info.metadata_error else template
         state = "" if info.entry.path.exists() else " (missing)"
         rows.append((name, info.kind, template, f"{info.entry.path}{state}"))
     widths = [max(len(row[column]) for row in rows) for column in range(3)]

@@ -63,4 +63,10 @@ def load_settings(cli: Mapping[str, Any] | None = None) -> Settings:
     file_section = read_catalog_file(located.catalog_path).get("settings") or {}
     if not isinstance(file_section, dict):
         raise ConfigError(f"{located.catalog_path}: 'settings' must be a mapping")
-    return Settings.model_validate({**file_section, **env_values, **cli_values})
+    unknown = sorted(set(file_section) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"{located.catalog_path}: unknown settings {', '.join(unknown)}")
+    # The file that was read stays the catalog, even if it moves models_dir elsewhere.
+    return Settings.model_validate(
+        {**file_section, **env_values, **cli_values, "config_file": located.catalog_path}
+    )

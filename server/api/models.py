@@ -25,6 +25,7 @@ def model_card(pool: ModelPool, name: str) -> ModelCard:
         kind=info.kind,
         has_chat_template=info.has_chat_template,
         template_error=info.template_error,
+        metadata_error=info.metadata_error,
         loaded=loaded is not None,
         aliases=list(entry.aliases),
         architecture=metadata.architecture if metadata else None,

@@ -196,6 +196,7 @@ class ModelCard(BaseModel):
     kind: str
     has_chat_template: bool
     template_error: str | None = None
+    metadata_error: str | None = None
     loaded: bool
     aliases: list[str]
     architecture: str | None = None

@@ -105,14 +105,15 @@ class TextStream:
         return self._stops.is_stopped
 
     def feed(self, token: int) -> str:
-        return self._hold_space(self._stops.push(self._strip(self._detokenizer.feed(token))))
+        # Stops are matched on the raw text: a reply opening with "\nUser:" must stop, not leak "User:".
+        return self._hold_space(self._strip(self._stops.push(self._detokenizer.feed(token))))
 
     def finish(self) -> str:
         """Text still pending when generation ends without a stop string (length, end of turn)."""
-        tail = self._stops.push(self._strip(self._detokenizer.flush()))
+        tail = self._stops.push(self._detokenizer.flush())
         if not self.is_stopped:
             tail += self._stops.flush()
-        tail = self._hold_space(tail)
+        tail = self._hold_space(self._strip(tail))
         self._held_space = ""
         return tail
 

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from server.config import ConfigError, Settings, read_catalog_file
+from server.models.gguf_header import GGUFFormatError
 from server.models.metadata import DEFAULT_TEMPLATE, ModelKind, ModelMetadata, read_metadata
 from server.templates.chat_template import ChatTemplate, TemplateError
 
@@ -58,6 +59,8 @@ class ModelInfo:
     metadata: ModelMetadata | None
     template: ChatTemplate | None
     template_error: str | None = None
+    # The file exists but is not a readable GGUF.
+    metadata_error: str | None = None
 
     @property
     def name(self) -> str:
@@ -110,7 +113,11 @@ def describe(entry: ModelEntry) -> ModelInfo:
     """Read the file's metadata (no weights) and compile its template; a missing file has no metadata."""
     if not entry.path.exists():
         return ModelInfo(entry, None, None)
-    metadata = read_metadata(entry.path)
+    try:
+        metadata = read_metadata(entry.path)
+    except (GGUFFormatError, OSError) as exc:
+        log.error("model '%s': %s", entry.name, exc)
+        return ModelInfo(entry, None, None, metadata_error=str(exc))
     source = entry.chat_template_override
     if source is None:
         source = metadata.chat_templates.get(entry.chat_template_name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -36,9 +37,10 @@ class ModelMetadata:
     def kind(self) -> ModelKind:
         """Chat-tuned and instruct-tuned models carry a template; names settle which of the two."""
         label = " ".join(part for part in (self.finetune, self.name) if part).lower()
-        if "chat" in label:
+        words = set(re.split(r"[^a-z0-9]+", label))
+        if "chat" in words:
             return "chat"
-        if self.has_chat_template or any(word in label for word in ("instruct", "-it", " it")):
+        if self.has_chat_template or words & {"instruct", "it"}:
             return "instruct"
         return "base"
 

@@ -93,6 +93,8 @@ class ModelPool:
                 raise ModelUnavailable(f"model '{entry.name}': file {entry.path} does not exist")
             assemble_bundled_model(entry.path)
         info = self.catalog.info(entry.name)
+        if info.metadata_error is not None:
+            raise ModelUnavailable(f"model '{entry.name}' is unreadable: {info.metadata_error}")
         settings = self.settings
         n_gpu_layers = entry.n_gpu_layers if entry.n_gpu_layers is not None else settings.n_gpu_layers
         if n_gpu_layers is None:
