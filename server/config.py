@@ -27,7 +27,12 @@ class Settings(BaseSettings):
     # None: <models_dir>/models.yaml
     config_file: Path | None = None
     default_model: str = "gemma-3-270m"
+    # Context of each sequence; a model's KV cache holds n_ctx * n_parallel tokens.
     n_ctx: int = Field(4096, ge=64)
+    # Sequences decoded together per model (continuous batching).
+    n_parallel: int = Field(4, ge=1, le=256)
+    # Requests that may wait per model beyond n_parallel before new ones get 429.
+    max_queue: int = Field(64, ge=0)
     # None: every core llama.cpp can use
     n_threads: int | None = Field(None, ge=1)
     # None: all layers where llama.cpp was built with GPU offload, else 0; -1: all layers

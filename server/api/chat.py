@@ -12,12 +12,12 @@ from server.api.errors import APIError, invalid_request
 from server.api.generation import (
     acquire_model,
     check_single_choice,
-    collect,
+    collect_unless_disconnected,
     max_new_tokens,
     model_name,
     parse_stops,
     sampling_params,
-    unless_disconnected,
+    start_generation,
     usage_info,
 )
 from server.api.logprobs import chat_logprobs
@@ -141,12 +141,12 @@ async def create_chat_completion(
         strip_leading=prepared.prompt.strip_leading,
     )
     completion_id = new_id("chatcmpl")
-    events = loaded.engine.generate(generation)
+    events = start_generation(loaded, generation)
     if body.stream:
         chunks = _ChatChunks(completion_id, loaded, wants_logprobs=body.logprobs)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return sse_response(stream_envelope(events, chunks, include_usage=include_usage))
-    result = await unless_disconnected(request, collect(events))
+    result = await collect_unless_disconnected(request, events)
     return ChatCompletion(
         id=completion_id,
         model=loaded.name,

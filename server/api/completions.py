@@ -11,12 +11,12 @@ from server.api.errors import invalid_request
 from server.api.generation import (
     acquire_model,
     check_single_choice,
-    collect,
+    collect_unless_disconnected,
     max_new_tokens,
     model_name,
     parse_stops,
     sampling_params,
-    unless_disconnected,
+    start_generation,
     usage_info,
 )
 from server.api.logprobs import completion_logprobs
@@ -114,12 +114,12 @@ async def create_completion(
     )
     completion_id = new_id("cmpl")
     echo = prompt_text if body.echo else ""
-    events = loaded.engine.generate(generation)
+    events = start_generation(loaded, generation)
     if body.stream:
         chunks = _CompletionChunks(completion_id, loaded, echo=echo, wants_logprobs=body.logprobs is not None)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return sse_response(stream_envelope(events, chunks, include_usage=include_usage))
-    result = await unless_disconnected(request, collect(events))
+    result = await collect_unless_disconnected(request, events)
     logprobs = None
     if body.logprobs is not None:
         logprobs = completion_logprobs(result.logprobs, loaded.runtime.token_bytes, start_offset=0)

@@ -20,8 +20,9 @@ from server.api.protocol import (
     _SamplingRequest,
 )
 from server.config import Settings
+from server.engine.engine import EventStream, QueueFull
 from server.engine.sampling import SamplingParams, TokenLogprob
-from server.engine.sequence import Event, Failed, Finished, TextDelta, Usage
+from server.engine.sequence import Event, Failed, Finished, GenerationRequest, TextDelta, Usage
 from server.models.catalog import ModelNotFound
 from server.models.pool import LoadedModel, ModelPool, ModelUnavailable
 
@@ -50,6 +51,28 @@ async def acquire_model(pool: ModelPool, name: str) -> LoadedModel:
         raise model_not_found(exc) from exc
     except ModelUnavailable as exc:
         raise APIError(409, str(exc), param="model", code="model_unavailable") from exc
+
+
+RETRY_AFTER_SECONDS = 1
+
+
+def start_generation(model: LoadedModel, request: GenerationRequest) -> EventStream:
+    try:
+        return model.engine.generate(request)
+    except QueueFull as exc:
+        raise APIError(
+            429,
+            f"Model '{model.name}' is busy ({exc}). Retry shortly.",
+            code="queue_full",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from exc
+
+
+async def collect_unless_disconnected(request: Request, events: EventStream) -> Collected:
+    try:
+        return await unless_disconnected(request, collect(events))
+    finally:
+        await events.aclose()
 
 
 def parse_stops(stop: Stop) -> tuple[str, ...]:

@@ -4,21 +4,68 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
 from server.engine.llama import LlamaRuntime
-from server.engine.scheduler import Scheduler
+from server.engine.scheduler import QueueFull, Scheduler
 from server.engine.sequence import Event, Failed, Finished, GenerationRequest, Sequence
+
+__all__ = ["Engine", "EventStream", "QueueFull"]
+
+
+class EventStream:
+    """Events of one sequence, in order. Closing it (or cancelling the task reading it) before the
+    end cancels the sequence, so an abandoned request stops generating at the next step."""
+
+    def __init__(self, sequence: Sequence, events: asyncio.Queue[Event], scheduler: Scheduler) -> None:
+        self._sequence = sequence
+        self._events = events
+        self._scheduler = scheduler
+        self._is_done = False
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._is_done:
+            raise StopAsyncIteration
+        try:
+            event = await self._events.get()
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+        self._is_done = isinstance(event, Finished | Failed)
+        return event
+
+    def cancel(self) -> None:
+        if not self._is_done:
+            self._is_done = True
+            self._sequence.cancel()
+            self._scheduler.wake()
+
+    async def aclose(self) -> None:
+        self.cancel()
 
 
 class Engine:
-    def __init__(self, runtime: LlamaRuntime, *, n_parallel: int, name: str) -> None:
+    def __init__(self, runtime: LlamaRuntime, *, n_parallel: int, max_queue: int, name: str) -> None:
         self.runtime = runtime
-        self.scheduler = Scheduler(runtime, n_parallel=n_parallel, name=name)
+        self.scheduler = Scheduler(runtime, n_parallel=n_parallel, max_queue=max_queue, name=name)
         self.scheduler.start()
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[Event]:
-        """Yield events until Finished or Failed; closing the iterator early cancels the sequence."""
+    @property
+    def num_running(self) -> int:
+        return self.scheduler.num_running
+
+    @property
+    def num_waiting(self) -> int:
+        return self.scheduler.num_waiting
+
+    @property
+    def num_active(self) -> int:
+        return self.num_running + self.num_waiting
+
+    def generate(self, request: GenerationRequest) -> EventStream:
+        """Submit now (QueueFull is raised here, before any response starts); read events later."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()
 
@@ -29,16 +76,7 @@ class Engine:
 
         sequence = Sequence(request, emit)
         self.scheduler.submit(sequence)
-        is_done = False
-        try:
-            while not is_done:
-                event = await events.get()
-                is_done = isinstance(event, Finished | Failed)
-                yield event
-        finally:
-            if not is_done:
-                sequence.cancel()
-                self.scheduler.wake()
+        return EventStream(sequence, events, self.scheduler)
 
     def close(self) -> None:
         self.scheduler.stop()

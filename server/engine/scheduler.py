@@ -22,10 +22,15 @@ log = logging.getLogger("localchat.engine")
 BatchEntry = tuple[int, int, int, bool]
 
 
+class QueueFull(RuntimeError):
+    """Every slot is busy and the waiting queue is at its limit."""
+
+
 class Scheduler:
-    def __init__(self, runtime: LlamaRuntime, *, n_parallel: int, name: str) -> None:
+    def __init__(self, runtime: LlamaRuntime, *, n_parallel: int, max_queue: int, name: str) -> None:
         self.runtime = runtime
         self.n_parallel = n_parallel
+        self.max_queue = max_queue
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
         self._free_slots = list(range(n_parallel))
@@ -49,6 +54,9 @@ class Scheduler:
             if self._is_stopping:
                 sequence.fail("the model is shutting down")
                 return
+            num_busy = len(self.running) + len(self.waiting)
+            if num_busy >= self.n_parallel + self.max_queue:
+                raise QueueFull(f"{len(self.running)} requests running and {len(self.waiting)} waiting")
             self.waiting.append(sequence)
             self._wake.notify()
 

@@ -103,9 +103,9 @@ class ModelPool:
             n_gpu_layers = ALL_LAYERS
         config = RuntimeConfig(
             path=entry.path,
-            n_ctx=entry.n_ctx or settings.n_ctx,
+            n_ctx=(entry.n_ctx or settings.n_ctx) * settings.n_parallel,
             n_batch=settings.n_batch,
-            n_seq_max=1,
+            n_seq_max=settings.n_parallel,
             n_threads=settings.n_threads or os.cpu_count() or 1,
             n_gpu_layers=n_gpu_layers,
         )
@@ -113,7 +113,9 @@ class ModelPool:
             runtime = LlamaRuntime(config)
         except Exception as exc:
             raise ModelUnavailable(f"model '{entry.name}' failed to load: {exc}") from exc
-        engine = Engine(runtime, n_parallel=1, name=entry.name)
+        engine = Engine(
+            runtime, n_parallel=settings.n_parallel, max_queue=settings.max_queue, name=entry.name
+        )
         seconds = time.perf_counter() - started
         log.info(
             "loaded '%s' in %.2fs (n_ctx=%d, gpu layers=%d)", entry.name, seconds, runtime.n_ctx, n_gpu_layers
