@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from server import __version__
 from server.api import chat, completions, models, ops
 from server.api.errors import install_error_handlers
+from server.api.middleware import install_service_layer
 from server.config import Settings
 from server.models.catalog import Catalog, ModelNotFound
 from server.models.pool import ModelPool, ModelUnavailable
@@ -19,7 +20,7 @@ from server.models.pool import ModelPool, ModelUnavailable
 log = logging.getLogger("localchat")
 
 
-async def _preload_default(app: FastAPI) -> None:
+async def _preload_models(app: FastAPI) -> None:
     state = app.state
     try:
         await state.pool.get(state.settings.default_model)
@@ -31,12 +32,18 @@ async def _preload_default(app: FastAPI) -> None:
         state.startup_error = str(exc)
     if state.startup_error:
         log.error("%s", state.startup_error)
+    for name in state.settings.preload:
+        try:
+            await state.pool.get(name)
+        except (ModelNotFound, ModelUnavailable) as exc:
+            log.error("preloading '%s' failed: %s", name, exc)
 
 
 def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        preload = asyncio.create_task(_preload_default(app))
+        app.state.pool.start()
+        preload = asyncio.create_task(_preload_models(app))
         try:
             yield
         finally:
@@ -51,6 +58,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
     app.state.is_ready = False
     app.state.startup_error = None
     install_error_handlers(app)
+    install_service_layer(app, settings)
     for module in (chat, completions, models, ops):
         app.include_router(module.router)
     return app

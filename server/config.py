@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import Field
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 DEFAULT_MODELS_DIR = Path("models")
 CATALOG_FILE_NAME = "models.yaml"
@@ -33,18 +34,64 @@ class Settings(BaseSettings):
     n_parallel: int = Field(4, ge=1, le=256)
     # Requests that may wait per model beyond n_parallel before new ones get 429.
     max_queue: int = Field(64, ge=0)
+    # Same seed gives the same text alone or batched: no repacked weights, no flash attention.
+    batch_invariant: bool = True
+    # A cached prefix shorter than this is not worth reusing (a lone BOS, say): full prefill instead.
+    min_prefix_reuse: int = Field(16, ge=1)
     # None: every core llama.cpp can use
     n_threads: int | None = Field(None, ge=1)
     # None: all layers where llama.cpp was built with GPU offload, else 0; -1: all layers
     n_gpu_layers: int | None = Field(None, ge=-1)
     n_batch: int = Field(512, ge=16)
+    # Models resident at once; the least recently used idle one is unloaded first. None: no limit.
+    max_loaded_models: int | None = Field(3, ge=1)
+    # Budget for resident models, counted as their GGUF file sizes (8G, 512MiB or bytes). None: no limit.
+    max_memory_bytes: int | None = Field(None, ge=1)
+    # Seconds a model may sit idle (no request in flight) before it is unloaded. None: never.
+    model_ttl: float | None = Field(None, gt=0)
+    # Models loaded at start, after the default one. Comma-separated in the env.
+    preload: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Download a catalog entry that names a Hugging Face repo on its first use.
+    auto_pull: bool = False
+    # Seconds between SSE keep-alive comments, also sent while a stream waits for its model to load.
+    sse_ping_seconds: float = Field(15.0, gt=0)
     # Ceiling on max_tokens a request may ask for, on top of the context limit.
     max_tokens_limit: int = Field(32768, ge=1)
     log_level: str = "info"
+    # Bearer keys a client may send (any one); empty: no authentication. Comma-separated in the env.
+    api_key: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    # Browser origins allowed to call the API; empty: no CORS headers at all. "*" allows any origin.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Larger request bodies get 413, counted while reading, so a missing Content-Length does not help.
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1)
+    # After SIGTERM, how long requests in flight may keep going before their streams are ended.
+    shutdown_grace_seconds: float = Field(30.0, ge=0)
+
+    @field_validator("api_key", "cors_origins", "preload", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("max_memory_bytes", mode="before")
+    @classmethod
+    def _parse_size(cls, value: Any) -> Any:
+        return parse_bytes(value) if isinstance(value, str) else value
 
     @property
     def catalog_path(self) -> Path:
         return self.config_file if self.config_file is not None else self.models_dir / CATALOG_FILE_NAME
+
+
+def parse_bytes(text: str) -> int:
+    """'8G', '8GB' and '8GiB' as bytes (G is 10^9, GiB is 2^30); a plain number is bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(i?))?b?\s*", text, flags=re.IGNORECASE)
+    if match is None:
+        raise ValueError(f"not a size: '{text}' (try 8G, 512MiB or a number of bytes)")
+    number, unit, binary = match.groups()
+    power = "kmgt".index(unit.lower()) + 1 if unit else 0
+    return int(float(number) * (1024 if binary else 1000) ** power)
 
 
 def read_catalog_file(path: Path) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from pydantic import BaseModel
 
 from server.api.errors import APIError, invalid_request
 from server.api.generation import (
-    acquire_model,
     check_single_choice,
     collect_unless_disconnected,
     max_new_tokens,
@@ -21,6 +20,7 @@ from server.api.generation import (
     usage_info,
 )
 from server.api.logprobs import chat_logprobs
+from server.api.model_lease import respond_with_model
 from server.api.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -33,7 +33,7 @@ from server.api.protocol import (
     RenderResponse,
     new_id,
 )
-from server.api.sse import sse_response, stream_envelope
+from server.api.sse import stream_envelope
 from server.engine.sampling import TokenLogprob
 from server.engine.sequence import GenerationRequest, Usage
 from server.models.pool import LoadedModel
@@ -68,9 +68,7 @@ class PreparedChat:
     tokens: list[int]
 
 
-async def _prepare(request: Request, body: ChatCompletionRequest, query_model: str | None) -> PreparedChat:
-    settings = request.app.state.settings
-    model = await acquire_model(request.app.state.pool, model_name(query_model, body.model, settings))
+def _prepare(model: LoadedModel, body: ChatCompletionRequest) -> PreparedChat:
     if model.info.template_error is not None:
         raise APIError(
             409,
@@ -128,8 +126,15 @@ async def create_chat_completion(
         )
     if body.top_logprobs is not None and not body.logprobs:
         raise invalid_request("top_logprobs requires logprobs to be true.", param="top_logprobs")
-    prepared = await _prepare(request, body, model)
-    loaded = prepared.model
+    name = model_name(model, body.model, request.app.state.settings)
+    return await respond_with_model(
+        request, name, is_stream=body.stream, respond=lambda loaded: _complete(request, body, loaded)
+    )
+
+
+async def _complete(request: Request, body: ChatCompletionRequest, loaded: LoadedModel) -> Any:
+    """The answer, or for a stream its SSE events, with the model already leased."""
+    prepared = _prepare(loaded, body)
     requested = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
     generation = GenerationRequest(
         prompt_tokens=tuple(prepared.tokens),
@@ -145,7 +150,7 @@ async def create_chat_completion(
     if body.stream:
         chunks = _ChatChunks(completion_id, loaded, wants_logprobs=body.logprobs)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return sse_response(stream_envelope(events, chunks, include_usage=include_usage))
+        return stream_envelope(events, chunks, include_usage=include_usage)
     result = await collect_unless_disconnected(request, events)
     return ChatCompletion(
         id=completion_id,
@@ -165,7 +170,14 @@ async def create_chat_completion(
 
 @router.post("/v1/chat/render", response_model=RenderResponse)
 async def render_chat(request: Request, body: ChatCompletionRequest, model: str | None = Query(None)) -> Any:
-    prepared = await _prepare(request, body, model)
+    name = model_name(model, body.model, request.app.state.settings)
+    return await respond_with_model(
+        request, name, is_stream=False, respond=lambda loaded: _render(loaded, body)
+    )
+
+
+async def _render(loaded: LoadedModel, body: ChatCompletionRequest) -> RenderResponse:
+    prepared = _prepare(loaded, body)
     return RenderResponse(
         model=prepared.model.name,
         prompt=prepared.prompt.text,

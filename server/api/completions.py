@@ -9,7 +9,6 @@ from pydantic import BaseModel
 
 from server.api.errors import invalid_request
 from server.api.generation import (
-    acquire_model,
     check_single_choice,
     collect_unless_disconnected,
     max_new_tokens,
@@ -20,8 +19,9 @@ from server.api.generation import (
     usage_info,
 )
 from server.api.logprobs import completion_logprobs
+from server.api.model_lease import respond_with_model
 from server.api.protocol import Completion, CompletionChoice, CompletionRequest, new_id
-from server.api.sse import sse_response, stream_envelope
+from server.api.sse import stream_envelope
 from server.engine.sampling import TokenLogprob
 from server.engine.sequence import GenerationRequest, Usage
 from server.models.pool import LoadedModel
@@ -102,8 +102,15 @@ async def create_completion(
             param="logprobs",
             code="unsupported_value",
         )
+    name = model_name(model, body.model, request.app.state.settings)
+    return await respond_with_model(
+        request, name, is_stream=body.stream, respond=lambda loaded: _complete(request, body, loaded)
+    )
+
+
+async def _complete(request: Request, body: CompletionRequest, loaded: LoadedModel) -> Any:
+    """The answer, or for a stream its SSE events, with the model already leased."""
     settings = request.app.state.settings
-    loaded = await acquire_model(request.app.state.pool, model_name(model, body.model, settings))
     tokens, prompt_text = _prompt_tokens(body, loaded)
     requested = body.max_tokens if body.max_tokens is not None else DEFAULT_COMPLETION_TOKENS
     generation = GenerationRequest(
@@ -118,7 +125,7 @@ async def create_completion(
     if body.stream:
         chunks = _CompletionChunks(completion_id, loaded, echo=echo, wants_logprobs=body.logprobs is not None)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return sse_response(stream_envelope(events, chunks, include_usage=include_usage))
+        return stream_envelope(events, chunks, include_usage=include_usage)
     result = await collect_unless_disconnected(request, events)
     logprobs = None
     if body.logprobs is not None:

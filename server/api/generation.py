@@ -19,12 +19,13 @@ from server.api.protocol import (
     UsageInfo,
     _SamplingRequest,
 )
+from server.api.request_tracking import note_event, note_model
 from server.config import Settings
 from server.engine.engine import EventStream, QueueFull
 from server.engine.sampling import SamplingParams, TokenLogprob
 from server.engine.sequence import Event, Failed, Finished, GenerationRequest, TextDelta, Usage
 from server.models.catalog import ModelNotFound
-from server.models.pool import LoadedModel, ModelPool, ModelUnavailable
+from server.models.pool import LoadedModel
 
 T = TypeVar("T")
 
@@ -44,19 +45,11 @@ def model_not_found(exc: ModelNotFound) -> APIError:
     )
 
 
-async def acquire_model(pool: ModelPool, name: str) -> LoadedModel:
-    try:
-        return await pool.get(name)
-    except ModelNotFound as exc:
-        raise model_not_found(exc) from exc
-    except ModelUnavailable as exc:
-        raise APIError(409, str(exc), param="model", code="model_unavailable") from exc
-
-
 RETRY_AFTER_SECONDS = 1
 
 
 def start_generation(model: LoadedModel, request: GenerationRequest) -> EventStream:
+    note_model(model.name)
     try:
         return model.engine.generate(request)
     except QueueFull as exc:
@@ -180,6 +173,7 @@ async def collect(events: AsyncIterator[Event]) -> Collected:
     collected = Collected()
     parts: list[str] = []
     async for event in events:
+        note_event(event)
         if isinstance(event, TextDelta):
             parts.append(event.text)
             collected.logprobs.extend(event.logprobs)

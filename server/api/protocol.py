@@ -198,13 +198,28 @@ class ModelCard(BaseModel):
     template_error: str | None = None
     metadata_error: str | None = None
     loaded: bool
+    # "unloaded", "loading" (or downloading), "loaded", or "draining" (unloads once its requests end)
+    status: str
     aliases: list[str]
     architecture: str | None = None
     size_label: str | None = None
     quantization: str | None = None
     context_length: int | None = None
     n_ctx: int | None = None
+    # Layers on the GPU, the output layer counted as one: as loaded, or as it would load now.
+    n_gpu_layers: int
     file_exists: bool
+    size_bytes: int | None = None
+    # Hugging Face repo the file is pulled from (`localchat pull`), if the entry names one.
+    repo: str | None = None
+    num_loads: int
+    num_in_flight: int
+    # Continuous batching, while loaded: n_ctx above is each sequence's context.
+    n_parallel: int | None = None
+    num_running: int | None = None
+    num_waiting: int | None = None
+    # Tokens held in the KV cache across all slots (finished turns stay cached for prefix reuse).
+    num_kv_tokens: int | None = None
 
 
 class ModelList(BaseModel):

@@ -45,11 +45,20 @@ class EventStream:
     async def aclose(self) -> None:
         self.cancel()
 
+    def __del__(self) -> None:
+        # A response that never started reading (client gone before the first byte) still frees
+        # its sequence: an unread stream must not generate to max_tokens for nobody.
+        self.cancel()
+
 
 class Engine:
-    def __init__(self, runtime: LlamaRuntime, *, n_parallel: int, max_queue: int, name: str) -> None:
+    def __init__(
+        self, runtime: LlamaRuntime, *, n_parallel: int, max_queue: int, min_prefix_reuse: int = 1, name: str
+    ) -> None:
         self.runtime = runtime
-        self.scheduler = Scheduler(runtime, n_parallel=n_parallel, max_queue=max_queue, name=name)
+        self.scheduler = Scheduler(
+            runtime, n_parallel=n_parallel, max_queue=max_queue, min_prefix_reuse=min_prefix_reuse, name=name
+        )
         self.scheduler.start()
 
     @property

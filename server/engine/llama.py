@@ -51,6 +51,8 @@ class RuntimeConfig:
     n_seq_max: int
     n_threads: int
     n_gpu_layers: int
+    # Same seed, same text whether a request decodes alone or beside others (a few % slower).
+    is_batch_invariant: bool = True
 
     def __post_init__(self) -> None:
         if self.n_ctx < 16 or self.n_batch < 1 or self.n_seq_max < 1 or self.n_threads < 1:
@@ -63,6 +65,10 @@ class LlamaRuntime:
         self.config = config
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = config.n_gpu_layers
+        if config.is_batch_invariant:
+            # Repacked weights switch to a different matmul kernel once a batch has 4+ rows, which
+            # changes the numbers a sequence gets depending on how many others share its step.
+            model_params.use_extra_bufts = False
         model = llama_cpp.llama_model_load_from_file(str(config.path).encode(), model_params)
         if not model:
             raise LlamaLoadError(f"llama.cpp could not load {config.path}")
@@ -75,6 +81,12 @@ class LlamaRuntime:
         context_params.n_threads = config.n_threads
         context_params.n_threads_batch = config.n_threads
         context_params.no_perf = True
+        # Sliding-window layers keep every position, so a cached prefix can be trimmed and reused.
+        context_params.swa_full = True
+        if config.is_batch_invariant:
+            # llama.cpp's CPU flash attention changes its arithmetic with the other sequences' lengths.
+            context_params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        context_params.kv_unified = False
         ctx = llama_cpp.llama_init_from_model(model, context_params)
         if not ctx:
             llama_cpp.llama_model_free(model)
@@ -155,6 +167,26 @@ class LlamaRuntime:
 
     def forget_sequence(self, seq_id: int) -> None:
         llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
+
+    def keep_prefix(self, seq_id: int, num_tokens: int) -> bool:
+        """Drop cached positions >= num_tokens. False (and the sequence cleared) where the cache
+        cannot do that, or no longer holds the whole prefix (sliding-window eviction)."""
+        if num_tokens <= 0:
+            self.forget_sequence(seq_id)
+            return num_tokens == 0
+        is_trimmed = llama_cpp.llama_memory_seq_rm(self._memory, seq_id, num_tokens, -1)
+        is_complete = (
+            llama_cpp.llama_memory_seq_pos_min(self._memory, seq_id) == 0
+            and llama_cpp.llama_memory_seq_pos_max(self._memory, seq_id) == num_tokens - 1
+        )
+        if is_trimmed and is_complete:
+            return True
+        self.forget_sequence(seq_id)
+        return False
+
+    def num_cached(self, seq_id: int) -> int:
+        """Positions held for a sequence (0 when empty): how tests see that KV was freed."""
+        return llama_cpp.llama_memory_seq_pos_max(self._memory, seq_id) + 1
 
     def close(self) -> None:
         if self._is_closed:

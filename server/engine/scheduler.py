@@ -2,7 +2,9 @@
 
 Each step packs one token of every decoding sequence plus a bounded chunk of pending prompt tokens
 into a single llama_batch (one seq_id per sequence), decodes it, and samples for every sequence
-whose logits came out. New sequences join between steps; finished and cancelled ones free their KV.
+whose logits came out. New sequences join between steps, starting from the idle slot that shares
+the longest prefix with their prompt; finished ones leave their tokens cached for the next turn,
+cancelled and failed ones clear their KV.
 """
 
 from __future__ import annotations
@@ -12,14 +14,20 @@ import threading
 from collections import deque
 
 from server.engine.llama import DecodeError, LlamaRuntime
-from server.engine.sampling import SamplerChain, token_logprob
-from server.engine.sequence import Sequence, SequenceStatus, TextDelta
+from server.engine.sampling import SamplerChain, TokenLogprob, token_logprob
+from server.engine.sequence import FinishReason, Sequence, SequenceStatus, TextDelta
+from server.engine.slots import SlotTable
 from server.engine.text import TextStream
 
 log = logging.getLogger("localchat.engine")
 
 # (token, position, seq_id, wants_logits) as LlamaRuntime.decode takes them
 BatchEntry = tuple[int, int, int, bool]
+# A sequence and the batch index of its logits
+Sampled = tuple[Sequence, int]
+# llama.cpp's CPU matmuls change their arithmetic from 8 rows on (measured: tokens of one sequence
+# decoded beside 7 others differ from the same sequence decoded alone; beside up to 6, they don't).
+MAX_INVARIANT_DECODE_ROWS = 7
 
 
 class QueueFull(RuntimeError):
@@ -27,13 +35,19 @@ class QueueFull(RuntimeError):
 
 
 class Scheduler:
-    def __init__(self, runtime: LlamaRuntime, *, n_parallel: int, max_queue: int, name: str) -> None:
+    def __init__(
+        self, runtime: LlamaRuntime, *, n_parallel: int, max_queue: int, min_prefix_reuse: int = 1, name: str
+    ) -> None:
         self.runtime = runtime
         self.n_parallel = n_parallel
         self.max_queue = max_queue
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
-        self._free_slots = list(range(n_parallel))
+        self.slots = SlotTable(n_parallel, min_prefix_reuse=min_prefix_reuse)
+        max_rows = MAX_INVARIANT_DECODE_ROWS if runtime.config.is_batch_invariant else n_parallel
+        self.max_decode_rows = min(max_rows, runtime.n_batch)
+        # Read by the API thread; written by the loop after each step (llama.cpp is not thread-safe).
+        self.num_kv_tokens = 0
         self._wake = threading.Condition()
         self._is_stopping = False
         self._thread = threading.Thread(target=self._run, name=f"scheduler-{name}", daemon=True)
@@ -54,8 +68,7 @@ class Scheduler:
             if self._is_stopping:
                 sequence.fail("the model is shutting down")
                 return
-            num_busy = len(self.running) + len(self.waiting)
-            if num_busy >= self.n_parallel + self.max_queue:
+            if len(self.running) + len(self.waiting) >= self.n_parallel + self.max_queue:
                 raise QueueFull(f"{len(self.running)} requests running and {len(self.waiting)} waiting")
             self.waiting.append(sequence)
             self._wake.notify()
@@ -72,7 +85,7 @@ class Scheduler:
         if self._thread.is_alive():
             self._thread.join()
         for sequence in [*self.running, *self.waiting]:
-            self._release(sequence)
+            self._release(sequence, keep_cache=False)
             sequence.fail("the model was unloaded")
         self.running.clear()
         self.waiting.clear()
@@ -92,17 +105,26 @@ class Scheduler:
                 log.exception("decode step failed")
                 for sequence in list(self.running):
                     self._end(sequence, failure=f"generation failed: {exc}")
+            self.num_kv_tokens = sum(self.runtime.num_cached(slot.seq_id) for slot in self.slots.slots)
 
     def step(self) -> None:
         self._drop_cancelled()
         self._admit_waiting()
         if not self.running:
             return
-        entries, sampled = self._build_batch()
+        # Two decodes per step at most: one token of every running stream, then one chunk of one
+        # prompt. llama.cpp would split a mixed batch into equal-length micro-batches anyway (one KV
+        # stream per sequence); keeping prompts apart makes their arithmetic independent of whoever
+        # else is running, so a seed gives the same text alone or beside others.
+        for batch in [*self._decode_batches(), self._prefill_batch()]:
+            if batch is not None:
+                self._run_batch(*batch)
+
+    def _run_batch(self, entries: list[BatchEntry], members: list[Sequence], sampled: list[Sampled]) -> None:
         try:
             self.runtime.decode(entries)
         except DecodeError as exc:
-            for sequence, _ in sampled:
+            for sequence in members:
                 self._end(sequence, failure=str(exc))
             return
         for sequence, batch_index in sampled:
@@ -118,21 +140,25 @@ class Scheduler:
 
     def _admit_waiting(self) -> None:
         with self._wake:
-            while self.waiting and self._free_slots:
+            while self.waiting and self.slots.num_free:
                 sequence = self.waiting.popleft()
                 try:
                     self._start(sequence)
                 except Exception as exc:
                     log.exception("could not start sequence %d", sequence.id)
-                    self._release(sequence)
+                    self._release(sequence, keep_cache=False)
                     sequence.fail(f"could not start generation: {exc}")
                     continue
                 self.running.append(sequence)
 
     def _start(self, sequence: Sequence) -> None:
-        sequence.slot = self._free_slots.pop(0)
-        self.runtime.forget_sequence(sequence.slot)
         request = sequence.request
+        slot, num_reusable = self.slots.acquire(request.prompt_tokens)
+        sequence.slot = slot
+        if not self.runtime.keep_prefix(slot.seq_id, num_reusable):
+            num_reusable = 0  # the cache could not be trimmed: full prefill, correctness first
+        sequence.num_cached = num_reusable
+        sequence.num_prefilled = num_reusable
         sequence.sampler = SamplerChain(self.runtime, request.sampling, penalty_window=request.max_tokens)
         sequence.text = TextStream(
             self.runtime.token_bytes,
@@ -142,28 +168,33 @@ class Scheduler:
         )
         sequence.status = SequenceStatus.PREFILLING
 
-    def _build_batch(self) -> tuple[list[BatchEntry], list[tuple[Sequence, int]]]:
-        entries: list[BatchEntry] = []
-        sampled: list[tuple[Sequence, int]] = []
-        for sequence in self.running:
-            if sequence.status is SequenceStatus.DECODING:
-                sampled.append((sequence, len(entries)))
-                entries.append((sequence.last_token, sequence.next_position, sequence.slot, True))
-        # Prompts fill what is left, so a long prompt delays running streams by one chunk at most.
-        budget = self.runtime.n_batch - len(entries)
-        for sequence in self.running:
-            if sequence.status is not SequenceStatus.PREFILLING or budget <= 0:
-                continue
-            start = sequence.num_prefilled
-            chunk = sequence.request.prompt_tokens[start : start + budget]
-            for offset, token in enumerate(chunk):
-                is_last_prompt_token = start + offset == sequence.num_prompt_tokens - 1
-                if is_last_prompt_token:
-                    sampled.append((sequence, len(entries)))
-                entries.append((token, start + offset, sequence.slot, is_last_prompt_token))
-            sequence.num_prefilled += len(chunk)
-            budget -= len(chunk)
-        return entries, sampled
+    def _decode_batches(self) -> list[tuple[list[BatchEntry], list[Sequence], list[Sampled]]]:
+        # Ascending seq_ids: llama.cpp decodes consecutive sequences in one micro-batch, and splits
+        # them into one micro-batch each otherwise.
+        decoding = sorted(
+            (s for s in self.running if s.status is SequenceStatus.DECODING), key=lambda s: s.seq_id
+        )
+        batches = []
+        for start in range(0, len(decoding), self.max_decode_rows):
+            group = decoding[start : start + self.max_decode_rows]
+            entries = [(s.last_token, s.next_position, s.seq_id, True) for s in group]
+            batches.append((entries, group, [(sequence, index) for index, sequence in enumerate(group)]))
+        return batches
+
+    def _prefill_batch(self) -> tuple[list[BatchEntry], list[Sequence], list[Sampled]] | None:
+        """The next chunk of the oldest pending prompt; a long prompt delays streams by one chunk."""
+        sequence = next((s for s in self.running if s.status is SequenceStatus.PREFILLING), None)
+        if sequence is None:
+            return None
+        start = sequence.num_prefilled
+        chunk = sequence.request.prompt_tokens[start : start + self.runtime.n_batch]
+        is_complete = start + len(chunk) == sequence.num_prompt_tokens
+        entries = [
+            (token, start + offset, sequence.seq_id, is_complete and offset == len(chunk) - 1)
+            for offset, token in enumerate(chunk)
+        ]
+        sequence.num_prefilled += len(chunk)
+        return entries, [sequence], [(sequence, len(entries) - 1)] if is_complete else []
 
     def _sample(self, sequence: Sequence, batch_index: int) -> None:
         assert sequence.sampler is not None and sequence.text is not None
@@ -175,7 +206,7 @@ class Scheduler:
             self._end(sequence, reason="stop")
             return
         top_logprobs = sequence.request.sampling.top_logprobs
-        logprobs = ()
+        logprobs: tuple[TokenLogprob, ...] = ()
         if top_logprobs is not None:
             logprobs = (token_logprob(self.runtime.logits(batch_index), token, top_logprobs),)
         text = sequence.text.feed(token)
@@ -189,24 +220,31 @@ class Scheduler:
             self._emit_text(sequence, text, logprobs)
 
     @staticmethod
-    def _emit_text(sequence: Sequence, text: str, logprobs: tuple) -> None:
+    def _emit_text(sequence: Sequence, text: str, logprobs: tuple[TokenLogprob, ...]) -> None:
         if text or logprobs:
             sequence.emit(TextDelta(text, logprobs))
 
-    def _end(self, sequence: Sequence, *, reason: str = "stop", failure: str | None = None) -> None:
-        self._release(sequence)
+    def _end(self, sequence: Sequence, *, reason: FinishReason = "stop", failure: str | None = None) -> None:
+        # Only a sequence that ended normally leaves a cache worth reusing.
+        self._release(sequence, keep_cache=failure is None and reason != "cancelled")
         if sequence in self.running:
             self.running.remove(sequence)
         if failure is not None:
             sequence.fail(failure)
         else:
-            sequence.finish(reason)  # type: ignore[arg-type]
+            sequence.finish(reason)
 
-    def _release(self, sequence: Sequence) -> None:
+    def _release(self, sequence: Sequence, *, keep_cache: bool) -> None:
         if sequence.sampler is not None:
             sequence.sampler.close()
             sequence.sampler = None
-        if sequence.slot is not None:
-            self.runtime.forget_sequence(sequence.slot)
-            self._free_slots.append(sequence.slot)
-            sequence.slot = None
+        slot = sequence.slot
+        if slot is None:
+            return
+        sequence.slot = None
+        if keep_cache:
+            decoded = (*sequence.request.prompt_tokens, *sequence.completion_tokens)[: sequence.next_position]
+            self.slots.release(slot, decoded)
+        else:
+            self.runtime.forget_sequence(slot.seq_id)
+            self.slots.release(slot, ())

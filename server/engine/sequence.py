@@ -10,6 +10,7 @@ from enum import Enum, auto
 from typing import Literal
 
 from server.engine.sampling import SamplerChain, SamplingParams, TokenLogprob
+from server.engine.slots import Slot
 from server.engine.text import TextStream
 
 FinishReason = Literal["stop", "length", "cancelled"]
@@ -79,7 +80,7 @@ class Sequence:
         self.id = next(_sequence_ids)
         self.request = request
         self.status = SequenceStatus.WAITING
-        self.slot: int | None = None
+        self.slot: Slot | None = None
         self.num_prefilled = 0
         self.num_cached = 0
         self.completion_tokens: list[int] = []
@@ -106,6 +107,11 @@ class Sequence:
     def next_position(self) -> int:
         """Position of the next token this sequence puts into the KV cache."""
         return self.num_prefilled + max(self.num_completion_tokens - 1, 0)
+
+    @property
+    def seq_id(self) -> int:
+        assert self.slot is not None, "only a running sequence has a seq_id"
+        return self.slot.seq_id
 
     @property
     def last_token(self) -> int:

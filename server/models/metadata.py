@@ -28,6 +28,8 @@ class ModelMetadata:
     eos_token: str
     # "default" for tokenizer.chat_template, other names for tokenizer.chat_template.<name>
     chat_templates: dict[str, str] = field(default_factory=dict)
+    # Repeating blocks; llama.cpp counts the output layer as one more when offloading.
+    num_layers: int | None = None
 
     @property
     def has_chat_template(self) -> bool:
@@ -77,6 +79,7 @@ def read_metadata(path: Path) -> ModelMetadata:
             finetune=header.get("general.finetune"),
             quantization=_quantization(header.get("general.file_type")),
             context_length=header.get(f"{architecture}.context_length") if architecture else None,
+            num_layers=header.get(f"{architecture}.block_count") if architecture else None,
             bos_token=_token_text(header, "tokenizer.ggml.bos_token_id"),
             eos_token=_token_text(header, "tokenizer.ggml.eos_token_id"),
             chat_templates=templates,

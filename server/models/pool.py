@@ -1,128 +1,334 @@
-"""What is loaded: models resident in memory, each with its engine; loads run off the event loop."""
+"""What is loaded: resident models within a count and a memory budget, each held by leases.
+
+A request leases its model from the moment it gets it until its response is over; a stream is over
+after its handler returns. A leased model is never unloaded. When a load needs room, the least
+recently used idle model goes; if every resident model is busy, the least recently used one stops
+taking new leases ("draining") until its last response ends, so a steady stream of requests for one
+model cannot starve another. Idle models are unloaded after `model_ttl` seconds.
+
+Each load is one task per model and reads weights in a worker thread: N concurrent requests for a
+cold model share one load, and a caller that goes away leaves nothing half-loaded behind.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import os
 import time
-from collections.abc import Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from server.config import Settings
-from server.engine.engine import Engine
-from server.engine.llama import LlamaRuntime, RuntimeConfig, supports_gpu_offload
 from server.models.bundled import assemble_bundled_model
 from server.models.catalog import Catalog, ModelEntry, ModelInfo
-from server.templates.prompt import ChatPrompt, format_chat
+from server.models.hub import PullError
+from server.models.loader import LoadedModel, ModelUnavailable, load_model
+from server.models.pull import pull_command, pull_entry
+
+__all__ = ["Lease", "LoadedModel", "ModelNotDownloaded", "ModelPool", "ModelUnavailable"]
 
 log = logging.getLogger("localchat.models")
 
-ALL_LAYERS = 999
+Loader = Callable[[ModelEntry, ModelInfo, Settings], LoadedModel]
+# How often the idle check runs, as a share of the TTL (bounded below and above).
+_TTL_CHECKS_PER_PERIOD = 4
 
 
-class ModelUnavailable(RuntimeError):
-    """The entry exists but cannot be served (file missing, llama.cpp refused it)."""
+class ModelNotDownloaded(ModelUnavailable):
+    """A `repo:` entry whose file is not here yet, while auto-pull is off."""
+
+    def __init__(self, name: str, command: str) -> None:
+        super().__init__(
+            f"Model '{name}' is not downloaded yet. Run `{command}`, "
+            "or start the server with --auto-pull to download it on first use."
+        )
+        self.command = command
 
 
-@dataclass
-class LoadedModel:
-    info: ModelInfo
-    engine: Engine
-    load_seconds: float
+@dataclass(eq=False)
+class Resident:
+    model: LoadedModel
+    num_bytes: int
+    last_used: float
+    num_in_flight: int = 0
+    # Chosen to make room: takes no new leases and is unloaded once the last one ends.
+    is_draining: bool = False
+
+
+class Lease:
+    """One request's hold on its model. Release it when the response is over; releasing twice is fine."""
+
+    def __init__(self, pool: ModelPool, resident: Resident) -> None:
+        self._pool = pool
+        self._resident = resident
+        self._is_released = False
 
     @property
-    def name(self) -> str:
-        return self.info.name
+    def model(self) -> LoadedModel:
+        return self._resident.model
 
-    @property
-    def runtime(self) -> LlamaRuntime:
-        return self.engine.runtime
-
-    @property
-    def n_ctx(self) -> int:
-        return self.runtime.n_ctx_seq
-
-    def tokenize(self, text: str, *, parse_special: bool) -> list[int]:
-        runtime = self.runtime
-        tokens = runtime.tokenize(text, add_bos=runtime.adds_bos, parse_special=parse_special)
-        # Templates usually write {{ bos_token }} themselves; llama.cpp then adds a second one.
-        if len(tokens) >= 2 and tokens[0] == tokens[1] == runtime.bos_token:
-            tokens = tokens[1:]
-        return tokens
-
-    def format_chat(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
-    ) -> ChatPrompt:
-        return format_chat(self.info.template, messages, tools=tools)
+    def release(self) -> None:
+        if not self._is_released:
+            self._is_released = True
+            self._pool._release(self._resident)
 
 
 class ModelPool:
-    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        settings: Settings,
+        *,
+        loader: Loader = load_model,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.catalog = catalog
         self.settings = settings
-        self._loaded: dict[str, LoadedModel] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._loader = loader
+        self._clock = clock
+        # Least recently leased first.
+        self._residents: OrderedDict[str, Resident] = OrderedDict()
+        self._loads: dict[str, asyncio.Task[None]] = {}
+        # Loads that have their room and are reading weights, with the bytes set aside for them.
+        self._reserved_bytes: dict[str, int] = {}
+        self._num_waiting: Counter[str] = Counter()
+        self._num_loads: Counter[str] = Counter()
+        self._changed = asyncio.Event()
+        self._ttl_task: asyncio.Task[None] | None = None
+        self._is_closed = False
 
-    def loaded_model(self, name: str) -> LoadedModel | None:
-        return self._loaded.get(name)
+    # -- what the API and /health see -------------------------------------------------------------
 
     @property
     def loaded(self) -> list[LoadedModel]:
-        return list(self._loaded.values())
+        return [resident.model for resident in self._residents.values()]
+
+    def loaded_model(self, name: str) -> LoadedModel | None:
+        resident = self._residents.get(name)
+        return resident.model if resident is not None else None
+
+    @property
+    def loading(self) -> list[str]:
+        return list(self._loads)
+
+    def is_ready(self, name: str) -> bool:
+        """Whether a request for this model (canonical name) gets it without waiting."""
+        resident = self._residents.get(name)
+        return resident is not None and not resident.is_draining
+
+    def num_loads(self, name: str) -> int:
+        return self._num_loads[name]
+
+    def num_in_flight(self, name: str) -> int:
+        resident = self._residents.get(name)
+        return resident.num_in_flight if resident is not None else 0
+
+    @property
+    def num_resident_bytes(self) -> int:
+        num_bytes = sum(resident.num_bytes for resident in self._residents.values())
+        return num_bytes + sum(self._reserved_bytes.values())
+
+    def check_servable(self, entry: ModelEntry) -> None:
+        """Raise now, before a response starts, if this entry's file is missing and will not appear."""
+        if entry.path.exists() or entry.is_bundled:
+            return
+        if entry.hub is None:
+            raise ModelUnavailable(f"model '{entry.name}': file {entry.path} does not exist")
+        if not self.settings.auto_pull:
+            raise ModelNotDownloaded(entry.name, pull_command(entry, self.settings))
+
+    # -- leases ------------------------------------------------------------------------------------
+
+    async def acquire(self, name: str) -> Lease:
+        """Lease the model for a name or alias, loading it first if needed."""
+        entry = self.catalog.resolve(name)
+        while True:
+            if self._is_closed:
+                raise ModelUnavailable("the server is shutting down")
+            resident = self._residents.get(entry.name)
+            if resident is not None and not resident.is_draining:
+                return self._lease(resident)
+            if resident is not None:
+                # Draining to make room for another model; once it is gone it loads again.
+                await self._wait_for_change()
+                continue
+            load = self._loads.get(entry.name) or self._start_load(entry)
+            self._num_waiting[entry.name] += 1
+            try:
+                await asyncio.shield(load)
+            finally:
+                self._num_waiting[entry.name] -= 1
+            # A request that waited for this load gets the model even if it is already draining, or
+            # two loads could evict each other's model before anyone used it. No await from here to
+            # the lease, and a model with waiters is never unloaded, so it is still here.
+            resident = self._residents.get(entry.name)
+            if resident is not None:
+                return self._lease(resident)
 
     async def get(self, name: str) -> LoadedModel:
-        """The loaded model for a name or alias; concurrent callers for a cold model share one load."""
-        entry = self.catalog.resolve(name)
-        loaded = self._loaded.get(entry.name)
-        if loaded is not None:
-            return loaded
-        lock = self._locks.setdefault(entry.name, asyncio.Lock())
-        async with lock:
-            loaded = self._loaded.get(entry.name)
-            if loaded is None:
-                loaded = await asyncio.to_thread(self._load, entry)
-                self._loaded[entry.name] = loaded
-            return loaded
+        """Load a model without holding it (preloading)."""
+        lease = await self.acquire(name)
+        lease.release()
+        return lease.model
 
-    def _load(self, entry: ModelEntry) -> LoadedModel:
-        started = time.perf_counter()
-        if not entry.path.exists():
-            if not entry.is_bundled:
-                raise ModelUnavailable(f"model '{entry.name}': file {entry.path} does not exist")
-            assemble_bundled_model(entry.path)
-        info = self.catalog.info(entry.name)
-        if info.metadata_error is not None:
-            raise ModelUnavailable(f"model '{entry.name}' is unreadable: {info.metadata_error}")
-        settings = self.settings
-        n_gpu_layers = entry.n_gpu_layers if entry.n_gpu_layers is not None else settings.n_gpu_layers
-        if n_gpu_layers is None:
-            n_gpu_layers = ALL_LAYERS if supports_gpu_offload() else 0
-        elif n_gpu_layers == -1:
-            n_gpu_layers = ALL_LAYERS
-        config = RuntimeConfig(
-            path=entry.path,
-            n_ctx=(entry.n_ctx or settings.n_ctx) * settings.n_parallel,
-            n_batch=settings.n_batch,
-            n_seq_max=settings.n_parallel,
-            n_threads=settings.n_threads or os.cpu_count() or 1,
-            n_gpu_layers=n_gpu_layers,
-        )
+    def _lease(self, resident: Resident) -> Lease:
+        resident.num_in_flight += 1
+        resident.last_used = self._clock()
+        self._residents.move_to_end(resident.model.name)
+        return Lease(self, resident)
+
+    def _release(self, resident: Resident) -> None:
+        resident.num_in_flight -= 1
+        resident.last_used = self._clock()
+        if resident.num_in_flight == 0:
+            self._notify()
+
+    # -- loading -----------------------------------------------------------------------------------
+
+    def _start_load(self, entry: ModelEntry) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._load(entry), name=f"load {entry.name}")
+        self._loads[entry.name] = task
+        # The waiters get any error; this keeps asyncio from reporting it again when none is left.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return task
+
+    async def _load(self, entry: ModelEntry) -> None:
         try:
-            runtime = LlamaRuntime(config)
-        except Exception as exc:
-            raise ModelUnavailable(f"model '{entry.name}' failed to load: {exc}") from exc
-        engine = Engine(
-            runtime, n_parallel=settings.n_parallel, max_queue=settings.max_queue, name=entry.name
-        )
-        seconds = time.perf_counter() - started
-        log.info(
-            "loaded '%s' in %.2fs (n_ctx=%d, gpu layers=%d)", entry.name, seconds, runtime.n_ctx, n_gpu_layers
-        )
-        return LoadedModel(info=info, engine=engine, load_seconds=seconds)
+            self.check_servable(entry)
+            if not entry.path.exists():
+                await asyncio.to_thread(self._fetch, entry)
+            info = await asyncio.to_thread(self.catalog.info, entry.name)
+            num_bytes = entry.path.stat().st_size
+            budget = self.settings.max_memory_bytes
+            if budget is not None and num_bytes > budget:
+                log.warning(
+                    "'%s' (%d bytes) is larger than max_memory_bytes; it loads alone", entry.name, num_bytes
+                )
+            await self._make_room(entry.name, num_bytes)
+            self._reserved_bytes[entry.name] = num_bytes
+            model = await asyncio.to_thread(self._loader, entry, info, self.settings)
+            self._num_loads[entry.name] += 1
+            if self._is_closed:
+                await asyncio.to_thread(model.engine.close)
+                raise ModelUnavailable("the server is shutting down")
+            self._residents[entry.name] = Resident(model, num_bytes, last_used=self._clock())
+        except OSError as exc:
+            raise ModelUnavailable(f"model '{entry.name}': {exc}") from exc
+        finally:
+            self._reserved_bytes.pop(entry.name, None)
+            self._loads.pop(entry.name, None)
+            self._notify()
+
+    def _fetch(self, entry: ModelEntry) -> None:
+        """Make a missing file appear: assemble the bundled model, or pull from the hub (auto-pull)."""
+        if entry.is_bundled:
+            assemble_bundled_model(entry.path)
+            return
+        try:
+            pull_entry(entry)
+        except PullError as exc:
+            raise ModelUnavailable(f"model '{entry.name}' could not be pulled: {exc}") from exc
+
+    # -- room --------------------------------------------------------------------------------------
+
+    async def _make_room(self, name: str, num_bytes: int) -> None:
+        try:
+            while not self._has_room(num_bytes):
+                if self._is_closed:
+                    raise ModelUnavailable("the server is shutting down")
+                victim = self._idle_victim(exclude=name)
+                if victim is not None:
+                    await self._unload(victim, reason=f"to make room for '{name}'")
+                    continue
+                if not self._drain_one(exclude=name):
+                    await self._wait_for_change()
+        finally:
+            self._stop_draining()
+
+    def _has_room(self, num_bytes: int) -> bool:
+        num_models = len(self._residents) + len(self._reserved_bytes)
+        if num_models == 0:
+            return True  # a model larger than the budget still loads, alone
+        settings = self.settings
+        if settings.max_loaded_models is not None and num_models >= settings.max_loaded_models:
+            return False
+        budget = settings.max_memory_bytes
+        return budget is None or self.num_resident_bytes + num_bytes <= budget
+
+    def _idle_victim(self, *, exclude: str) -> Resident | None:
+        # Least recently used first; requests waiting for a fresh load are about to be in flight.
+        for name, resident in self._residents.items():
+            if name != exclude and resident.num_in_flight == 0 and self._num_waiting[name] == 0:
+                return resident
+        return None
+
+    def _drain_one(self, *, exclude: str) -> bool:
+        """Stop the least recently used model taking new requests; False if one already is draining."""
+        if any(resident.is_draining for resident in self._residents.values()):
+            return False
+        for name, resident in self._residents.items():
+            if name != exclude:
+                resident.is_draining = True
+                log.info("'%s' takes no new requests until the ones it has end, to make room", name)
+                return True
+        return False
+
+    def _stop_draining(self) -> None:
+        # The load that wanted the room has it (or gave up): a model still here serves again.
+        for resident in self._residents.values():
+            if resident.is_draining:
+                resident.is_draining = False
+                self._notify()
+
+    async def _unload(self, resident: Resident, *, reason: str) -> None:
+        name = resident.model.name
+        if self._residents.get(name) is not resident:
+            return
+        del self._residents[name]
+        log.info("unloading '%s' (%s)", name, reason)
+        try:
+            await asyncio.to_thread(resident.model.engine.close)
+        finally:
+            self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _wait_for_change(self) -> None:
+        await self._changed.wait()
+
+    # -- idle TTL and lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start unloading idle models (when a TTL is set); call from the running event loop."""
+        ttl = self.settings.model_ttl
+        if ttl is not None and self._ttl_task is None:
+            self._ttl_task = asyncio.create_task(self._unload_idle(ttl), name="unload idle models")
+
+    async def _unload_idle(self, ttl: float) -> None:
+        interval = min(max(ttl / _TTL_CHECKS_PER_PERIOD, 0.05), 5.0)
+        while True:
+            await asyncio.sleep(interval)
+            now = self._clock()
+            for name, resident in list(self._residents.items()):
+                is_idle = resident.num_in_flight == 0 and self._num_waiting[name] == 0
+                if is_idle and now - resident.last_used >= ttl:
+                    try:
+                        await self._unload(resident, reason=f"idle for {now - resident.last_used:.1f}s")
+                    except Exception:
+                        log.exception("unloading '%s' failed", name)
 
     async def close(self) -> None:
-        loaded, self._loaded = list(self._loaded.values()), {}
-        for model in loaded:
-            await asyncio.to_thread(model.engine.close)
+        self._is_closed = True
+        self._notify()
+        if self._ttl_task is not None:
+            self._ttl_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ttl_task
+        # A load reading weights finishes (and closes what it loaded); one waiting for room gives up.
+        await asyncio.gather(*self._loads.values(), return_exceptions=True)
+        for resident in list(self._residents.values()):
+            await self._unload(resident, reason="shutting down")

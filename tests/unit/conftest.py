@@ -47,6 +47,7 @@ def make_gguf(tmp_path: Path) -> GGUFFactory:
         size_label: str | None = None,
         file_type: int | None = None,
         context_length: int | None = None,
+        block_count: int | None = None,
         tokens: list[str] | None = None,
         bos_token_id: int | None = 1,
         eos_token_id: int | None = 2,
@@ -68,6 +69,8 @@ def make_gguf(tmp_path: Path) -> GGUFFactory:
             writer.add_file_type(file_type)
         if context_length is not None:
             writer.add_context_length(context_length)
+        if block_count is not None:
+            writer.add_block_count(block_count)
         writer.add_token_list(SMALL_VOCAB if tokens is None else tokens)
         if bos_token_id is not None:
             writer.add_bos_token_id(bos_token_id)

@@ -299,3 +299,79 @@ def test_catalog_unreadable_gguf_reports_metadata_error(models_dir: Path) -> Non
     info = _catalog(models_dir).info("broken")
     assert info.metadata is None
     assert info.metadata_error is not None and "broken.gguf" in info.metadata_error
+
+
+# -- Hugging Face entries -------------------------------------------------------------------------------
+
+
+def test_catalog_repo_entry_with_file_is_stored_under_its_base_name(models_dir: Path) -> None:
+    text = "models:\n  - name: q\n    repo: org/q-GGUF\n    file: sub/q-Q4_K_M.gguf\n    revision: v1\n"
+    entry = _catalog(models_dir, text).resolve("q")
+    assert entry.path == models_dir / "q-Q4_K_M.gguf"
+    assert entry.hub is not None
+    assert (entry.hub.repo, entry.hub.spec, entry.hub.revision) == ("org/q-GGUF", "sub/q-Q4_K_M.gguf", "v1")
+
+
+def test_catalog_repo_entry_by_quant_is_stored_under_entry_name(models_dir: Path) -> None:
+    entry = _catalog(models_dir, "models:\n  - name: q\n    repo: org/q-GGUF\n    quant: Q8_0\n").resolve("q")
+    assert entry.path == models_dir / "q.gguf"
+    assert entry.hub is not None and entry.hub.spec == "Q8_0"
+
+
+def test_catalog_local_entry_has_no_hub_source(models_dir: Path) -> None:
+    assert _catalog(models_dir, "models:\n  - name: a\n    file: a.gguf\n").resolve("a").hub is None
+
+
+def test_catalog_repo_entry_missing_file_is_listed_without_metadata(models_dir: Path) -> None:
+    catalog = _catalog(models_dir, "models:\n  - name: q\n    repo: org/q-GGUF\n    quant: Q8_0\n")
+    assert catalog.names == ["q"]
+    assert catalog.info("q").metadata is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ("    quant: Q4_K_M\n", "needs 'file'"),
+        ("    file: a.gguf\n    quant: Q4_K_M\n", "only apply to an entry with 'repo'"),
+        ("    repo: org/x\n    file: a.gguf\n    quant: Q4_K_M\n", "'file' or 'quant', not both"),
+        ("    repo: org/x\n    bundled: true\n", "cannot also have a 'repo'"),
+        ("    repo: not a repo\n", "models\\[0\\]"),
+    ],
+)
+def test_catalog_invalid_repo_entries_raise_config_error(models_dir: Path, fields: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _catalog(models_dir, "models:\n  - name: q\n" + fields)
+
+
+# -- the "*" alias --------------------------------------------------------------------------------------
+
+
+def test_catalog_wildcard_alias_answers_unknown_names(models_dir: Path) -> None:
+    text = (
+        "models:\n  - name: alpha\n    file: a.gguf\n  - name: beta\n    file: b.gguf\n    aliases: ['*']\n"
+    )
+    catalog = _catalog(models_dir, text)
+    assert catalog.resolve("gpt-4o-mini").name == "beta"
+    assert catalog.resolve("../etc/passwd").name == "beta"
+    assert catalog.resolve("alpha").name == "alpha"
+    assert catalog.wildcard_name == "beta"
+
+
+def test_catalog_wildcard_is_not_a_name(models_dir: Path) -> None:
+    catalog = _catalog(models_dir, "models:\n  - name: alpha\n    file: a.gguf\n    aliases: ['*', al]\n")
+    assert catalog.has_name("al") and catalog.has_name("alpha")
+    assert not catalog.has_name("*") and not catalog.has_name("gpt-4o-mini")
+
+
+def test_catalog_without_wildcard_unknown_name_is_not_found(models_dir: Path) -> None:
+    with pytest.raises(ModelNotFound):
+        _catalog(models_dir, "models:\n  - name: alpha\n    file: a.gguf\n").resolve("gpt-4o-mini")
+
+
+def test_catalog_two_wildcards_raise_config_error(models_dir: Path) -> None:
+    text = (
+        "models:\n  - name: alpha\n    file: a.gguf\n    aliases: ['*']\n"
+        "  - name: beta\n    file: b.gguf\n    aliases: ['*']\n"
+    )
+    with pytest.raises(ConfigError, match="both have the '\\*' alias"):
+        _catalog(models_dir, text)

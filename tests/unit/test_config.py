@@ -150,3 +150,17 @@ def test_load_settings_unknown_key_in_file_is_config_error(tmp_path: Path) -> No
     path = _catalog(tmp_path, "settings:\n  prot: 9001\n")
     with pytest.raises(ConfigError, match="prot"):
         load_settings({"config_file": path})
+
+
+def test_load_settings_api_keys_and_cors_origins_split_on_commas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCALCHAT_API_KEY", "key-one, key-two,,")
+    monkeypatch.setenv("LOCALCHAT_CORS_ORIGINS", "http://a.example")
+    settings = load_settings()
+    assert (settings.api_key, settings.cors_origins) == (["key-one", "key-two"], ["http://a.example"])
+    assert "key-one" not in repr(settings)
+
+
+def test_load_settings_api_keys_as_a_list_in_the_file(tmp_path: Path) -> None:
+    path = _catalog(tmp_path, "settings:\n  api_key: [alpha, beta]\n  max_body_bytes: 1000\n")
+    settings = load_settings({"config_file": path})
+    assert (settings.api_key, settings.max_body_bytes) == (["alpha", "beta"], 1000)

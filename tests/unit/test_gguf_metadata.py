@@ -222,3 +222,11 @@ def test_read_metadata_kind_from_file_without_template(make_gguf: GGUFFactory) -
 @pytest.mark.parametrize("name", ["Llama 3 8B Italian", "Chatterbox Base", "bert-italian-base"])
 def test_model_metadata_kind_matches_whole_words_only(name: str) -> None:
     assert _metadata(name=name).kind == "base"
+
+
+def test_read_metadata_num_layers_from_block_count(make_gguf: GGUFFactory) -> None:
+    assert read_metadata(make_gguf(arch="qwen2", block_count=24)).num_layers == 24
+
+
+def test_read_metadata_num_layers_absent_is_none(make_gguf: GGUFFactory) -> None:
+    assert read_metadata(make_gguf()).num_layers is None

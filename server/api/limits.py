@@ -1,0 +1,74 @@
+"""A ceiling on request bodies: 413 in the OpenAI envelope, before the app parses anything.
+
+A declared Content-Length over the limit is refused without reading. Otherwise the body is read
+here, counted chunk by chunk, so a chunked upload without Content-Length is stopped as soon as it
+passes the limit rather than after it has been buffered whole. The app then receives the body as
+one message; later receive() calls go to the server as before (the disconnect watchers need that).
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.api.errors import APIError
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the server rejects a malformed length itself
+    return None
+
+
+def _too_large(max_bytes: int) -> APIError:
+    return APIError(
+        413,
+        f"The request body is too large: this server accepts at most {max_bytes} bytes.",
+        code="request_too_large",
+    )
+
+
+class BodySizeLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _declared_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await _too_large(self.max_bytes).to_response()(scope, receive, send)
+            return
+        first = await self._read_body(receive)
+        if first is None:
+            await _too_large(self.max_bytes).to_response()(scope, receive, send)
+            return
+        pending: list[Message] = [first]
+
+        async def replay() -> Message:
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Receive) -> Message | None:
+        """The whole body as one message (or the disconnect that cut it short); None past the limit."""
+        parts: list[bytes] = []
+        num_bytes = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return message
+            body = message.get("body", b"")
+            num_bytes += len(body)
+            if num_bytes > self.max_bytes:
+                return None
+            parts.append(body)
+            if not message.get("more_body", False):
+                return {"type": "http.request", "body": b"".join(parts), "more_body": False}

@@ -1,0 +1,112 @@
+"""Turning a catalog entry into a running model: the llama.cpp runtime plus its decode loop.
+
+Everything here blocks (reading weights, building the context); the pool runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from server.config import Settings
+from server.engine.engine import Engine
+from server.engine.llama import LlamaRuntime, RuntimeConfig, supports_gpu_offload
+from server.models.catalog import ModelEntry, ModelInfo
+from server.templates.prompt import ChatPrompt, format_chat
+
+log = logging.getLogger("localchat.models")
+
+# What llama.cpp takes as "every layer" when the model's layer count is unknown.
+ALL_LAYERS = 999
+
+
+class ModelUnavailable(RuntimeError):
+    """The entry exists but cannot be served (file missing, llama.cpp refused it)."""
+
+
+@dataclass
+class LoadedModel:
+    info: ModelInfo
+    engine: Engine
+    load_seconds: float
+    n_gpu_layers: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def runtime(self) -> LlamaRuntime:
+        return self.engine.runtime
+
+    @property
+    def n_ctx(self) -> int:
+        return self.runtime.n_ctx_seq
+
+    def tokenize(self, text: str, *, parse_special: bool) -> list[int]:
+        runtime = self.runtime
+        tokens = runtime.tokenize(text, add_bos=runtime.adds_bos, parse_special=parse_special)
+        # Templates usually write {{ bos_token }} themselves; llama.cpp then adds a second one.
+        if len(tokens) >= 2 and tokens[0] == tokens[1] == runtime.bos_token:
+            tokens = tokens[1:]
+        return tokens
+
+    def format_chat(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
+    ) -> ChatPrompt:
+        return format_chat(self.info.template, messages, tools=tools)
+
+
+def effective_gpu_layers(requested: int | None, num_layers: int | None, *, can_offload: bool) -> int:
+    """The layers llama.cpp puts on the GPU, counting the output layer as one more (as it does).
+
+    `requested` None or -1 means all of them; a build without GPU offload puts none there."""
+    if not can_offload:
+        return 0
+    num_total = num_layers + 1 if num_layers is not None else None
+    if requested is None or requested == -1:
+        return num_total if num_total is not None else ALL_LAYERS
+    return min(requested, num_total) if num_total is not None else requested
+
+
+def gpu_layers_for(info: ModelInfo, settings: Settings) -> int:
+    requested = info.entry.n_gpu_layers if info.entry.n_gpu_layers is not None else settings.n_gpu_layers
+    num_layers = info.metadata.num_layers if info.metadata is not None else None
+    return effective_gpu_layers(requested, num_layers, can_offload=supports_gpu_offload())
+
+
+def load_model(entry: ModelEntry, info: ModelInfo, settings: Settings) -> LoadedModel:
+    """Load weights and start the model's decode loop; the file must exist."""
+    started = time.perf_counter()
+    if info.metadata_error is not None:
+        raise ModelUnavailable(f"model '{entry.name}' is unreadable: {info.metadata_error}")
+    n_gpu_layers = gpu_layers_for(info, settings)
+    config = RuntimeConfig(
+        path=entry.path,
+        n_ctx=(entry.n_ctx or settings.n_ctx) * settings.n_parallel,
+        n_batch=settings.n_batch,
+        n_seq_max=settings.n_parallel,
+        is_batch_invariant=settings.batch_invariant,
+        n_threads=settings.n_threads or os.cpu_count() or 1,
+        n_gpu_layers=n_gpu_layers,
+    )
+    try:
+        runtime = LlamaRuntime(config)
+    except Exception as exc:
+        raise ModelUnavailable(f"model '{entry.name}' failed to load: {exc}") from exc
+    engine = Engine(
+        runtime,
+        n_parallel=settings.n_parallel,
+        max_queue=settings.max_queue,
+        min_prefix_reuse=settings.min_prefix_reuse,
+        name=entry.name,
+    )
+    seconds = time.perf_counter() - started
+    log.info(
+        "loaded '%s' in %.2fs (n_ctx=%d, gpu layers=%d)", entry.name, seconds, runtime.n_ctx, n_gpu_layers
+    )
+    return LoadedModel(info=info, engine=engine, load_seconds=seconds, n_gpu_layers=n_gpu_layers)
