@@ -1,20 +1,52 @@
-"""Extra real servers with their own catalog and settings, for the model pool tests."""
+"""Real servers for the integration tests: each a `localchat serve` subprocess with its own catalog
+and settings, on a free port of 127.0.0.1."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-
-from .conftest import N_CTX, STARTUP_SECONDS, RunningServer, _free_port
+import openai
 
 POLL_SECONDS = 0.02
+N_CTX = 2048
+STARTUP_SECONDS = 180
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/v1"
+
+    def client(self, **kwargs: object) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.api_url, api_key="unused", max_retries=0, timeout=120, **kwargs)
+
+    def async_client(self, **kwargs: object) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=self.api_url, api_key="unused", max_retries=0, timeout=120, **kwargs
+        )
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def start_server(workdir: Path, catalog: str, env: Mapping[str, str | None]) -> RunningServer:
