@@ -118,12 +118,6 @@ async def create_chat_completion(
     request: Request, body: ChatCompletionRequest, model: str | None = Query(None)
 ) -> Any:
     check_single_choice(body)
-    if body.response_format is not None and body.response_format.type != "text":
-        raise invalid_request(
-            "response_format other than 'text' is not supported yet.",
-            param="response_format",
-            code="unsupported_value",
-        )
     if body.top_logprobs is not None and not body.logprobs:
         raise invalid_request("top_logprobs requires logprobs to be true.", param="top_logprobs")
     name = model_name(model, body.model, request.app.state.settings)
@@ -139,7 +133,10 @@ async def _complete(request: Request, body: ChatCompletionRequest, loaded: Loade
     generation = GenerationRequest(
         prompt_tokens=tuple(prepared.tokens),
         sampling=sampling_params(
-            body, loaded, top_logprobs=(body.top_logprobs or 0) if body.logprobs else None
+            body,
+            loaded,
+            top_logprobs=(body.top_logprobs or 0) if body.logprobs else None,
+            response_format=body.response_format,
         ),
         max_tokens=max_new_tokens(requested, len(prepared.tokens), loaded, request.app.state.settings),
         stops=parse_stops(body.stop) + prepared.prompt.stops,

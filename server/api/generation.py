@@ -15,6 +15,7 @@ from server.api.protocol import (
     MAX_STOP_CHARS,
     MAX_STOPS,
     PromptTokensDetails,
+    ResponseFormat,
     Stop,
     UsageInfo,
     _SamplingRequest,
@@ -22,6 +23,7 @@ from server.api.protocol import (
 from server.api.request_tracking import note_event, note_model
 from server.config import Settings
 from server.engine.engine import EventStream, QueueFull
+from server.engine.grammar import GrammarError, check_grammar, json_object_grammar, json_schema_grammar
 from server.engine.sampling import SamplingParams, TokenLogprob
 from server.engine.sequence import Event, Failed, Finished, GenerationRequest, TextDelta, Usage
 from server.models.catalog import ModelNotFound
@@ -82,8 +84,35 @@ def check_single_choice(body: _SamplingRequest) -> None:
         raise invalid_request("Only n=1 is supported.", param="n", code="unsupported_value")
 
 
+def request_grammar(
+    body: _SamplingRequest, model: LoadedModel, response_format: ResponseFormat | None
+) -> str | None:
+    """The grammar a request constrains its output with: its own `grammar`, or response_format's."""
+    grammar, param = body.grammar, "grammar"
+    try:
+        if response_format is not None and response_format.type != "text":
+            if grammar is not None:
+                raise invalid_request("Give either grammar or response_format, not both.", param="grammar")
+            param = "response_format"
+            if response_format.type == "json_object":
+                grammar = json_object_grammar()
+            elif response_format.json_schema is None:
+                raise invalid_request("response_format json_schema needs a json_schema.", param=param)
+            else:
+                grammar = json_schema_grammar(response_format.json_schema.schema_)
+        if grammar is not None:
+            check_grammar(model.runtime, grammar)
+    except GrammarError as exc:
+        raise invalid_request(str(exc), param=param, code="invalid_grammar") from exc
+    return grammar
+
+
 def sampling_params(
-    body: _SamplingRequest, model: LoadedModel, *, top_logprobs: int | None
+    body: _SamplingRequest,
+    model: LoadedModel,
+    *,
+    top_logprobs: int | None,
+    response_format: ResponseFormat | None = None,
 ) -> SamplingParams:
     logit_bias: dict[int, float] = {}
     for key, bias in (body.logit_bias or {}).items():
@@ -116,6 +145,7 @@ def sampling_params(
         seed=body.seed,
         logit_bias=logit_bias,
         top_logprobs=top_logprobs,
+        grammar=request_grammar(body, model, response_format),
     )
 
 

@@ -37,8 +37,16 @@ class ChatMessage(_Request):
     tool_call_id: str | None = None
 
 
+class JSONSchemaFormat(_Request):
+    name: str | None = None
+    # "schema" shadows a BaseModel attribute, hence the alias.
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+
 class ResponseFormat(_Request):
     type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: JSONSchemaFormat | None = None
 
 
 Stop = str | list[str] | None
@@ -61,6 +69,8 @@ class _SamplingRequest(_Request):
     # localchat extensions (llama.cpp samplers)
     top_k: int | None = Field(None, ge=0)
     min_p: float | None = Field(None, ge=0.0, le=1.0)
+    # GBNF grammar (llama.cpp) that the output must match
+    grammar: str | None = Field(None, min_length=1)
 
 
 class ChatCompletionRequest(_SamplingRequest):

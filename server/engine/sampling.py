@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import llama_cpp
 import numpy as np
 
+from server.engine.grammar import new_grammar_sampler
 from server.engine.llama import LlamaRuntime
 
 
@@ -23,6 +24,8 @@ class SamplingParams:
     logit_bias: dict[int, float] = field(default_factory=dict)
     # None: no logprobs; 0..20: the sampled token's logprob plus this many alternatives
     top_logprobs: int | None = None
+    # GBNF text with a "root" rule: only strings it accepts can be generated.
+    grammar: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.temperature <= 2.0:
@@ -67,6 +70,9 @@ class SamplerChain:
         llama_cpp.llama_sampler_chain_add(self._chain, sampler)
 
     def _add_all(self, runtime: LlamaRuntime, params: SamplingParams, penalty_window: int) -> None:
+        if params.grammar is not None:
+            # First, so every later sampler only ever sees tokens the grammar allows.
+            self._add(new_grammar_sampler(runtime, params.grammar))
         if params.logit_bias:
             biases = (llama_cpp.llama_logit_bias * len(params.logit_bias))()
             for slot, (token, bias) in enumerate(params.logit_bias.items()):

@@ -1,0 +1,45 @@
+"""Constrained decoding: GBNF grammars for llama.cpp's grammar sampler, and the JSON ones that
+OpenAI's response_format asks for (built with llama-cpp-python's own JSON-schema converter)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import llama_cpp
+from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
+
+from server.engine.llama import LlamaRuntime
+
+GRAMMAR_ROOT = b"root"
+MAX_GRAMMAR_CHARS = 65536
+
+
+class GrammarError(ValueError):
+    pass
+
+
+def json_object_grammar() -> str:
+    return JSON_GBNF
+
+
+def json_schema_grammar(schema: dict[str, Any]) -> str:
+    try:
+        return json_schema_to_gbnf(json.dumps(schema))
+    except (ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:  # the converter asserts
+        raise GrammarError(f"cannot turn this JSON schema into a grammar: {exc}") from exc
+
+
+def new_grammar_sampler(runtime: LlamaRuntime, grammar: str) -> llama_cpp.llama_sampler_p:
+    """A grammar sampler, or GrammarError when llama.cpp cannot parse the grammar."""
+    if len(grammar) > MAX_GRAMMAR_CHARS:
+        raise GrammarError(f"grammar is longer than {MAX_GRAMMAR_CHARS} characters")
+    sampler = llama_cpp.llama_sampler_init_grammar(runtime.vocab, grammar.encode("utf-8"), GRAMMAR_ROOT)
+    if not sampler:
+        raise GrammarError("llama.cpp could not parse the grammar (GBNF, with a 'root' rule)")
+    return sampler
+
+
+def check_grammar(runtime: LlamaRuntime, grammar: str) -> None:
+    """Parse now, so a bad grammar is a 400 before generation starts."""
+    llama_cpp.llama_sampler_free(new_grammar_sampler(runtime, grammar))
