@@ -69,10 +69,6 @@ class Engine:
     def num_waiting(self) -> int:
         return self.scheduler.num_waiting
 
-    @property
-    def num_active(self) -> int:
-        return self.num_running + self.num_waiting
-
     def generate(self, request: GenerationRequest) -> EventStream:
         """Submit now (QueueFull is raised here, before any response starts); read events later."""
         loop = asyncio.get_running_loop()

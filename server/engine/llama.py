@@ -125,19 +125,16 @@ class LlamaRuntime:
         """The token's text as raw bytes (may be part of a UTF-8 character); special tokens render empty."""
         piece = self._piece_cache.get(token)
         if piece is None:
-            piece = self._piece(token, special=False)
+            piece = self._piece(token)
             self._piece_cache[token] = piece
         return piece
 
-    def special_text(self, token: int) -> str:
-        return self._piece(token, special=True).decode("utf-8", errors="replace")
-
-    def _piece(self, token: int, *, special: bool) -> bytes:
+    def _piece(self, token: int) -> bytes:
         buffer = ctypes.create_string_buffer(64)
-        size = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, 64, 0, special)
+        size = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, 64, 0, False)
         if size < 0:
             buffer = ctypes.create_string_buffer(-size)
-            size = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, -size, 0, special)
+            size = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, -size, 0, False)
         return buffer.raw[:size]
 
     def is_end_of_generation(self, token: int) -> bool:

@@ -139,17 +139,21 @@ class Scheduler:
             self._end(sequence, reason="cancelled")
 
     def _admit_waiting(self) -> None:
-        with self._wake:
-            while self.waiting and self.slots.num_free:
+        while True:
+            # Only the queue hand-over holds the lock: submit() must not wait on llama.cpp calls
+            # (KV trimming, grammar parsing) made while a sequence starts.
+            with self._wake:
+                if not (self.waiting and self.slots.num_free):
+                    return
                 sequence = self.waiting.popleft()
-                try:
-                    self._start(sequence)
-                except Exception as exc:
-                    log.exception("could not start sequence %d", sequence.id)
-                    self._release(sequence, keep_cache=False)
-                    sequence.fail(f"could not start generation: {exc}")
-                    continue
                 self.running.append(sequence)
+            try:
+                self._start(sequence)
+            except Exception as exc:
+                log.exception("could not start sequence %d", sequence.id)
+                self.running.remove(sequence)
+                self._release(sequence, keep_cache=False)
+                sequence.fail(f"could not start generation: {exc}")
 
     def _start(self, sequence: Sequence) -> None:
         request = sequence.request

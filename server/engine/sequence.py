@@ -96,10 +96,6 @@ class Sequence:
         return len(self.request.prompt_tokens)
 
     @property
-    def num_pending_prompt(self) -> int:
-        return self.num_prompt_tokens - self.num_prefilled
-
-    @property
     def num_completion_tokens(self) -> int:
         return len(self.completion_tokens)
 
