@@ -28,14 +28,29 @@ from server.api.protocol import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
-    ChatMessage,
     ChunkDelta,
+    FunctionCall,
+    FunctionCallDelta,
     RenderResponse,
+    ToolCall,
+    ToolCallChunk,
     new_id,
 )
 from server.api.sse import stream_envelope
+from server.api.tools import ToolUse, template_messages, template_variables, tool_use, with_system_text
 from server.engine.sampling import TokenLogprob
 from server.engine.sequence import GenerationRequest, Usage
+from server.formats.chat_format import ChatFormat, ParseOptions
+from server.formats.constrain import CallConstraint, call_constraint
+from server.formats.families.generic import tool_prompt
+from server.formats.message import ParsedMessage
+from server.formats.parser import (
+    MessageDelta,
+    MessageStream,
+    is_passthrough,
+    opens_reasoning,
+    parse_complete,
+)
 from server.models.pool import LoadedModel
 from server.templates.chat_template import TemplateError
 from server.templates.prompt import ChatPrompt
@@ -43,29 +58,18 @@ from server.templates.prompt import ChatPrompt
 router = APIRouter()
 
 
-def _message_dict(message: ChatMessage, position: int) -> dict[str, Any]:
-    content = message.content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if part.type != "text" or part.text is None:
-                raise invalid_request(
-                    f"Content parts of type '{part.type}' are not supported; only 'text'.",
-                    param=f"messages.{position}.content",
-                    code="unsupported_content",
-                )
-            texts.append(part.text)
-        content = "".join(texts)
-    data = message.model_dump(exclude_none=True)
-    data["content"] = content if content is not None else ""
-    return data
-
-
 @dataclass(frozen=True)
 class PreparedChat:
     model: LoadedModel
     prompt: ChatPrompt
     tokens: list[int]
+    tool_use: ToolUse
+    output: ParseOptions
+    calls: CallConstraint | None
+
+    @property
+    def fmt(self) -> ChatFormat:
+        return self.model.info.chat_format
 
 
 def _prepare(model: LoadedModel, body: ChatCompletionRequest) -> PreparedChat:
@@ -77,19 +81,46 @@ def _prepare(model: LoadedModel, body: ChatCompletionRequest) -> PreparedChat:
             param="model",
             code="chat_template_invalid",
         )
-    messages = [_message_dict(message, position) for position, message in enumerate(body.messages)]
+    tools = tool_use(body)
+    fmt = model.info.chat_format
+    messages = template_messages(body.messages)
+    if tools.is_calling and fmt.needs_tool_prompt:
+        messages = with_system_text(messages, tool_prompt(tools.tools))
     try:
-        prompt = model.format_chat(messages, tools=body.tools)
+        prompt = model.format_chat(
+            messages, tools=list(tools.definitions) or None, variables=template_variables(body)
+        )
     except TemplateError as exc:
         raise invalid_request(str(exc), param="messages", code="chat_template_error") from exc
-    return PreparedChat(model, prompt, model.tokenize(prompt.text, parse_special=prompt.parse_special))
+    output = ParseOptions(
+        parse_tools=tools.is_calling,
+        parse_reasoning=body.reasoning_format != "none",
+        is_reasoning_open=fmt.reasoning_markers is not None
+        and opens_reasoning(prompt.text, fmt.reasoning_markers),
+        tools=tools.tools,
+    )
+    calls = None
+    if tools.is_calling:
+        calls = call_constraint(
+            fmt,
+            tools.allowed,
+            is_parallel=tools.is_parallel,
+            is_forced=tools.is_forced,
+            is_reasoning_open=output.is_reasoning_open,
+        )
+    tokens = model.tokenize(prompt.text, parse_special=prompt.parse_special)
+    return PreparedChat(model, prompt, tokens, tools, output, calls)
 
 
 class _ChatChunks:
-    def __init__(self, completion_id: str, model: LoadedModel, *, wants_logprobs: bool) -> None:
+    """Chunks of one streamed answer: text deltas go through the model family's output parser, so
+    reasoning and tool calls arrive in their own fields."""
+
+    def __init__(self, completion_id: str, prepared: PreparedChat, *, wants_logprobs: bool) -> None:
         self._id = completion_id
-        self._model = model
+        self._model = prepared.model
         self._wants_logprobs = wants_logprobs
+        self._message = MessageStream(prepared.fmt, prepared.output)
 
     def _chunk(self, choice: ChatChunkChoice | None, usage: Usage | None = None) -> ChatCompletionChunk:
         return ChatCompletionChunk(
@@ -102,15 +133,59 @@ class _ChatChunks:
     def opening(self) -> BaseModel:
         return self._chunk(ChatChunkChoice(delta=ChunkDelta(role="assistant", content="")))
 
-    def delta(self, text: str, logprobs: tuple[TokenLogprob, ...]) -> BaseModel:
+    def delta(self, text: str, logprobs: tuple[TokenLogprob, ...]) -> list[BaseModel]:
         formatted = chat_logprobs(logprobs, self._model.runtime.token_bytes) if self._wants_logprobs else None
-        return self._chunk(ChatChunkChoice(delta=ChunkDelta(content=text), logprobs=formatted))
+        delta = self._message.feed(text)
+        if delta.is_empty and formatted is None:
+            return []
+        return [self._chunk(ChatChunkChoice(delta=chunk_delta(delta), logprobs=formatted))]
 
-    def finish(self, reason: str) -> BaseModel:
-        return self._chunk(ChatChunkChoice(delta=ChunkDelta(), finish_reason=reason))
+    def finish(self, reason: str) -> list[BaseModel]:
+        delta = self._message.finish()
+        chunks: list[BaseModel] = []
+        if not delta.is_empty:
+            chunks.append(self._chunk(ChatChunkChoice(delta=chunk_delta(delta))))
+        reason = finish_with_calls(reason, bool(self._message.message.tool_calls))
+        chunks.append(self._chunk(ChatChunkChoice(delta=ChunkDelta(), finish_reason=reason)))
+        return chunks
 
     def usage(self, usage: Usage) -> BaseModel:
         return self._chunk(None, usage)
+
+
+def chunk_delta(delta: MessageDelta) -> ChunkDelta:
+    return ChunkDelta(
+        content=delta.content or None,
+        reasoning_content=delta.reasoning or None,
+        reasoning=delta.reasoning or None,
+        tool_calls=[
+            ToolCallChunk(
+                index=call.index,
+                id=call.id,
+                type="function" if call.id is not None else None,
+                function=FunctionCallDelta(name=call.name, arguments=call.arguments),
+            )
+            for call in delta.tool_calls
+        ]
+        or None,
+    )
+
+
+def finish_with_calls(reason: str, has_calls: bool) -> str:
+    return "tool_calls" if has_calls and reason == "stop" else reason
+
+
+def answer_message(message: ParsedMessage, call_ids: list[str]) -> AssistantMessage:
+    calls = [
+        ToolCall(id=call_id, function=FunctionCall(name=call.name, arguments=call.arguments))
+        for call, call_id in zip(message.tool_calls, call_ids, strict=True)
+    ]
+    return AssistantMessage(
+        content=None if calls and not message.content else message.content,
+        tool_calls=calls or None,
+        reasoning_content=message.reasoning or None,
+        reasoning=message.reasoning or None,
+    )
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -137,28 +212,31 @@ async def _complete(request: Request, body: ChatCompletionRequest, loaded: Loade
             loaded,
             top_logprobs=(body.top_logprobs or 0) if body.logprobs else None,
             response_format=body.response_format,
+            calls=prepared.calls,
         ),
         max_tokens=max_new_tokens(requested, len(prepared.tokens), loaded, request.app.state.settings),
         stops=parse_stops(body.stop) + prepared.prompt.stops,
         strip_leading=prepared.prompt.strip_leading,
+        render_special=not is_passthrough(prepared.fmt, prepared.output),
     )
     completion_id = new_id("chatcmpl")
     events = start_generation(loaded, generation)
     if body.stream:
-        chunks = _ChatChunks(completion_id, loaded, wants_logprobs=body.logprobs)
+        chunks = _ChatChunks(completion_id, prepared, wants_logprobs=body.logprobs)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return stream_envelope(events, chunks, include_usage=include_usage)
     result = await collect_unless_disconnected(request, events)
+    message, call_ids = parse_complete(result.text, prepared.fmt, prepared.output)
     return ChatCompletion(
         id=completion_id,
         model=loaded.name,
         choices=[
             ChatChoice(
-                message=AssistantMessage(content=result.text),
+                message=answer_message(message, call_ids),
                 logprobs=chat_logprobs(result.logprobs, loaded.runtime.token_bytes)
                 if body.logprobs
                 else None,
-                finish_reason=result.finish_reason,
+                finish_reason=finish_with_calls(result.finish_reason, bool(message.tool_calls)),
             )
         ],
         usage=usage_info(result.usage),

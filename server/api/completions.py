@@ -69,17 +69,17 @@ class _CompletionChunks:
     def opening(self) -> BaseModel | None:
         return self._chunk(CompletionChoice(text=self._echo)) if self._echo else None
 
-    def delta(self, text: str, logprobs: tuple[TokenLogprob, ...]) -> BaseModel:
+    def delta(self, text: str, logprobs: tuple[TokenLogprob, ...]) -> list[BaseModel]:
         formatted = None
         if self._wants_logprobs:
             formatted = completion_logprobs(
                 logprobs, self._model.runtime.token_bytes, start_offset=self._offset
             )
         self._offset += len(text)
-        return self._chunk(CompletionChoice(text=text, logprobs=formatted))
+        return [self._chunk(CompletionChoice(text=text, logprobs=formatted))]
 
-    def finish(self, reason: str) -> BaseModel:
-        return self._chunk(CompletionChoice(text="", finish_reason=reason))
+    def finish(self, reason: str) -> list[BaseModel]:
+        return [self._chunk(CompletionChoice(text="", finish_reason=reason))]
 
     def usage(self, usage: Usage) -> BaseModel:
         return self._chunk(None, usage)

@@ -26,6 +26,7 @@ from server.engine.engine import EventStream, QueueFull
 from server.engine.grammar import GrammarError, check_grammar, json_object_grammar, json_schema_grammar
 from server.engine.sampling import SamplingParams, TokenLogprob
 from server.engine.sequence import Event, Failed, Finished, GenerationRequest, TextDelta, Usage
+from server.formats.constrain import CallConstraint
 from server.models.catalog import ModelNotFound
 from server.models.pool import LoadedModel
 
@@ -85,10 +86,30 @@ def check_single_choice(body: _SamplingRequest) -> None:
 
 
 def request_grammar(
-    body: _SamplingRequest, model: LoadedModel, response_format: ResponseFormat | None
-) -> str | None:
-    """The grammar a request constrains its output with: its own `grammar`, or response_format's."""
+    body: _SamplingRequest,
+    model: LoadedModel,
+    response_format: ResponseFormat | None,
+    calls: CallConstraint | None = None,
+) -> tuple[str | None, tuple[str, ...]]:
+    """The grammar a request constrains its output with (its own `grammar`, response_format's, or
+    its tool calls'), and the triggers that make it lazy."""
     grammar, param = body.grammar, "grammar"
+    has_format = response_format is not None and response_format.type != "text"
+    if calls is not None and (grammar is not None or has_format):
+        if not calls.triggers:
+            raise invalid_request(
+                "A forced tool_choice cannot be combined with grammar or response_format.",
+                param="tool_choice",
+            )
+        calls = None  # "auto": the request's own format wins; calls are still parsed
+    if calls is not None:
+        try:
+            check_grammar(model.runtime, calls.grammar, calls.triggers)
+        except GrammarError as exc:
+            raise invalid_request(
+                f"Cannot build a grammar for these tools: {exc}", param="tools", code="invalid_grammar"
+            ) from exc
+        return calls.grammar, calls.triggers
     try:
         if response_format is not None and response_format.type != "text":
             if grammar is not None:
@@ -104,7 +125,7 @@ def request_grammar(
             check_grammar(model.runtime, grammar)
     except GrammarError as exc:
         raise invalid_request(str(exc), param=param, code="invalid_grammar") from exc
-    return grammar
+    return grammar, ()
 
 
 def sampling_params(
@@ -113,6 +134,7 @@ def sampling_params(
     *,
     top_logprobs: int | None,
     response_format: ResponseFormat | None = None,
+    calls: CallConstraint | None = None,
 ) -> SamplingParams:
     logit_bias: dict[int, float] = {}
     for key, bias in (body.logit_bias or {}).items():
@@ -135,6 +157,7 @@ def sampling_params(
     top_k = body.top_k or 0
     if top_p == 0.0:  # OpenAI accepts 0: only the most likely token survives
         top_p, top_k = 1.0, 1
+    grammar, triggers = request_grammar(body, model, response_format, calls)
     return SamplingParams(
         temperature=temperature,
         top_p=top_p,
@@ -145,7 +168,8 @@ def sampling_params(
         seed=body.seed,
         logit_bias=logit_bias,
         top_logprobs=top_logprobs,
-        grammar=request_grammar(body, model, response_format),
+        grammar=grammar,
+        grammar_triggers=triggers,
     )
 
 

@@ -34,6 +34,7 @@ def model_card(pool: ModelPool, name: str) -> ModelCard:
         created=int(stat.st_mtime) if stat is not None else 0,
         kind=info.kind,
         has_chat_template=info.has_chat_template,
+        chat_format=info.chat_format.name,
         template_error=info.template_error,
         metadata_error=info.metadata_error,
         loaded=loaded is not None,

@@ -29,12 +29,53 @@ class ContentPart(_Request):
     text: str | None = None
 
 
+class FunctionCallMessage(_Request):
+    name: str = Field(min_length=1)
+    # OpenAI sends a JSON string; a JSON object is taken too.
+    arguments: str | dict[str, Any] = "{}"
+
+
+class ToolCallMessage(_Request):
+    id: str | None = None
+    type: Literal["function"] = "function"
+    function: FunctionCallMessage
+
+
 class ChatMessage(_Request):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCallMessage] | None = None
     tool_call_id: str | None = None
+    # Earlier reasoning sent back by clients; templates that show past thinking read it.
+    reasoning_content: str | None = None
+
+
+MAX_TOOLS = 128
+
+
+class FunctionDefinition(_Request):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolDefinition(_Request):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(_Request):
+    name: str = Field(min_length=1)
+
+
+class NamedToolChoice(_Request):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
 
 
 class JSONSchemaFormat(_Request):
@@ -79,8 +120,14 @@ class ChatCompletionRequest(_SamplingRequest):
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
     response_format: ResponseFormat | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tools: list[ToolDefinition] | None = Field(None, max_length=MAX_TOOLS)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool = True
+    # Extensions shared with llama-server and vLLM: "none" keeps reasoning inline in content.
+    reasoning_format: Literal["auto", "none", "deepseek", "parsed"] = "auto"
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    # Extra variables for the chat template, e.g. {"enable_thinking": false}.
+    chat_template_kwargs: dict[str, Any] | None = None
 
 
 class CompletionRequest(_SamplingRequest):
@@ -120,10 +167,34 @@ class ChatLogprobs(BaseModel):
     refusal: None = None
 
 
+class FunctionCall(BaseModel):
+    name: str
+    arguments: str
+
+
+class ToolCall(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    # null when the answer is only tool calls
+    content: str | None
     refusal: None = None
+    tool_calls: list[ToolCall] | None = None
+    # The model's thinking; both names are in use by clients.
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        for key in ("tool_calls", "reasoning_content", "reasoning"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class ChatChoice(BaseModel):
@@ -150,16 +221,40 @@ class ChatCompletion(_Envelope):
     usage: UsageInfo
 
 
-class ChunkDelta(BaseModel):
-    role: Literal["assistant"] | None = None
-    content: str | None = None
+class FunctionCallDelta(BaseModel):
+    name: str | None = None
+    arguments: str = ""
 
     @model_serializer
     def _present_fields_only(self) -> dict[str, str]:
-        # OpenAI sends {"content": "..."} or {} in later deltas, never "role": null.
-        return {
-            key: value for key, value in (("role", self.role), ("content", self.content)) if value is not None
+        return {"name": self.name, "arguments": self.arguments} if self.name is not None else {
+            "arguments": self.arguments
         }
+
+
+class ToolCallChunk(BaseModel):
+    index: int
+    # id and type only in a call's first delta
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: FunctionCallDelta
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: Any) -> dict[str, Any]:
+        return {key: value for key, value in handler(self).items() if value is not None}
+
+
+class ChunkDelta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[ToolCallChunk] | None = None
+
+    @model_serializer(mode="wrap")
+    def _present_fields_only(self, handler: Any) -> dict[str, Any]:
+        # OpenAI sends {"content": "..."} or {} in later deltas, never "role": null.
+        return {key: value for key, value in handler(self).items() if value is not None}
 
 
 class ChatChunkChoice(BaseModel):
@@ -205,6 +300,8 @@ class ModelCard(BaseModel):
     # localchat extensions
     kind: str
     has_chat_template: bool
+    # How tool calls and reasoning are read from this model's output (see README, Tools and reasoning).
+    chat_format: str
     template_error: str | None = None
     metadata_error: str | None = None
     loaded: bool

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -30,9 +30,10 @@ class ChunkFactory(Protocol):
 
     def opening(self) -> BaseModel | None: ...
 
-    def delta(self, text: str, logprobs: tuple[TokenLogprob, ...]) -> BaseModel: ...
+    # Chat may turn one text delta into no chunk (text held back by its output parser) or several.
+    def delta(self, text: str, logprobs: tuple[TokenLogprob, ...]) -> Iterable[BaseModel]: ...
 
-    def finish(self, reason: str) -> BaseModel: ...
+    def finish(self, reason: str) -> Iterable[BaseModel]: ...
 
     def usage(self, usage: Usage) -> BaseModel: ...
 
@@ -51,9 +52,11 @@ async def stream_envelope(
         async for event in events:
             note_event(event)
             if isinstance(event, TextDelta):
-                yield _data(chunks.delta(event.text, event.logprobs))
+                for chunk in chunks.delta(event.text, event.logprobs):
+                    yield _data(chunk)
             elif isinstance(event, Finished):
-                yield _data(chunks.finish(finish_reason(event)))
+                for chunk in chunks.finish(finish_reason(event)):
+                    yield _data(chunk)
                 if include_usage:
                     yield _data(chunks.usage(event.usage))
             elif isinstance(event, Failed):

@@ -102,6 +102,7 @@ class LlamaRuntime:
         self.adds_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
         self._batch = llama_cpp.llama_batch_init(config.n_batch, 0, config.n_seq_max)
         self._piece_cache: dict[int, bytes] = {}
+        self._special_piece_cache: dict[int, bytes] = {}
         self._is_closed = False
 
     # -- vocabulary ---------------------------------------------------------------------------------
@@ -129,12 +130,20 @@ class LlamaRuntime:
             self._piece_cache[token] = piece
         return piece
 
-    def _piece(self, token: int) -> bytes:
+    def token_bytes_special(self, token: int) -> bytes:
+        """As token_bytes, but control tokens render as their text."""
+        piece = self._special_piece_cache.get(token)
+        if piece is None:
+            piece = self._piece(token, special=True)
+            self._special_piece_cache[token] = piece
+        return piece
+
+    def _piece(self, token: int, *, special: bool = False) -> bytes:
         buffer = ctypes.create_string_buffer(64)
-        size = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, 64, 0, False)
+        size = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, 64, 0, special)
         if size < 0:
             buffer = ctypes.create_string_buffer(-size)
-            size = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, -size, 0, False)
+            size = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, -size, 0, special)
         return buffer.raw[:size]
 
     def is_end_of_generation(self, token: int) -> bool:

@@ -26,6 +26,8 @@ class SamplingParams:
     top_logprobs: int | None = None
     # GBNF text with a "root" rule: only strings it accepts can be generated.
     grammar: str | None = None
+    # Regexes after which the grammar applies (lazy grammar); empty: it applies from the start.
+    grammar_triggers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.temperature <= 2.0:
@@ -72,7 +74,7 @@ class SamplerChain:
     def _add_all(self, runtime: LlamaRuntime, params: SamplingParams, penalty_window: int) -> None:
         if params.grammar is not None:
             # First, so every later sampler only ever sees tokens the grammar allows.
-            self._add(new_grammar_sampler(runtime, params.grammar))
+            self._add(new_grammar_sampler(runtime, params.grammar, params.grammar_triggers))
         if params.logit_bias:
             biases = (llama_cpp.llama_logit_bias * len(params.logit_bias))()
             for slot, (token, bias) in enumerate(params.logit_bias.items()):

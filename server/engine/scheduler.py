@@ -165,7 +165,7 @@ class Scheduler:
         sequence.num_prefilled = num_reusable
         sequence.sampler = SamplerChain(self.runtime, request.sampling, penalty_window=request.max_tokens)
         sequence.text = TextStream(
-            self.runtime.token_bytes,
+            self.runtime.token_bytes_special if request.render_special else self.runtime.token_bytes,
             request.stops,
             strip_leading=request.strip_leading,
             strip_trailing=request.strip_leading,

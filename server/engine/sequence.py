@@ -26,6 +26,9 @@ class GenerationRequest:
     stops: tuple[str, ...] = ()
     # Base-model chat ends its prompt with "Assistant:"; the space around the reply is not content.
     strip_leading: bool = False
+    # Control tokens as text: a model family's markers (<|python_tag|>, [TOOL_CALLS]...) must reach
+    # the parser of its output.
+    render_special: bool = False
 
     def __post_init__(self) -> None:
         if not self.prompt_tokens:

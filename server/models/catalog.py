@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from server.config import ConfigError, Settings, read_catalog_file
+from server.formats.chat_format import ChatFormat
+from server.formats.registry import UnknownFormat, detect_format, format_named
 from server.models.gguf_header import GGUFFormatError
 from server.models.metadata import DEFAULT_TEMPLATE, ModelKind, ModelMetadata, read_metadata
 from server.templates.chat_template import ChatTemplate, TemplateError
@@ -44,6 +47,8 @@ class EntryConfig(BaseModel):
     chat_template: str | None = None
     chat_template_file: str | None = None
     chat_template_name: str | None = None
+    # The tool-call/reasoning family (hermes, llama3, ...); detected from the template when absent.
+    chat_format: str | None = None
 
     @model_validator(mode="after")
     def _has_one_source(self) -> EntryConfig:
@@ -85,6 +90,7 @@ class ModelEntry:
     chat_template_override: str | None = None
     chat_template_name: str = DEFAULT_TEMPLATE
     hub: HubSource | None = None
+    chat_format_override: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,12 @@ class ModelInfo:
     def has_chat_template(self) -> bool:
         return self.template is not None
 
+    @cached_property
+    def chat_format(self) -> ChatFormat:
+        if self.entry.chat_format_override is not None:
+            return format_named(self.entry.chat_format_override)
+        return detect_format(self.template.source if self.template is not None else None)
+
 
 class ModelNotFound(LookupError):
     def __init__(self, name: str, available: list[str]) -> None:
@@ -131,6 +143,11 @@ def _entry_from_config(config: EntryConfig, models_dir: Path, catalog_dir: Path)
             template = template_path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"model '{config.name}': cannot read chat_template_file: {exc}") from exc
+    if config.chat_format is not None:
+        try:
+            format_named(config.chat_format)
+        except UnknownFormat as exc:
+            raise ConfigError(f"model '{config.name}': {exc}") from exc
     return ModelEntry(
         name=config.name,
         path=local_path(config, models_dir),
@@ -142,6 +159,7 @@ def _entry_from_config(config: EntryConfig, models_dir: Path, catalog_dir: Path)
         chat_template_override=template,
         chat_template_name=config.chat_template_name or DEFAULT_TEMPLATE,
         hub=HubSource(config.repo, config.file, config.quant, config.revision) if config.repo else None,
+        chat_format_override=config.chat_format,
     )
 
 

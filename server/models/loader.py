@@ -56,9 +56,12 @@ class LoadedModel:
         return tokens
 
     def format_chat(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
+        self,
+        messages: Sequence[dict[str, Any]],
+        tools: Sequence[dict[str, Any]] | None = None,
+        variables: dict[str, Any] | None = None,
     ) -> ChatPrompt:
-        return format_chat(self.info.template, messages, tools=tools)
+        return format_chat(self.info.template, messages, tools=tools, variables=variables)
 
 
 def effective_gpu_layers(requested: int | None, num_layers: int | None, *, can_offload: bool) -> int:

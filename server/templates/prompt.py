@@ -26,10 +26,11 @@ def format_chat(
     messages: Sequence[dict[str, Any]],
     *,
     tools: Sequence[dict[str, Any]] | None = None,
+    variables: dict[str, Any] | None = None,
 ) -> ChatPrompt:
     if template is not None:
         return ChatPrompt(
-            text=template.render(messages, add_generation_prompt=True, tools=tools),
+            text=template.render(messages, add_generation_prompt=True, tools=tools, **(variables or {})),
             stops=(),
             strip_leading=False,
             uses_template=True,

@@ -1,0 +1,1 @@
+"""One module per model family: its markers, its call syntax and its call grammar."""
