@@ -1,10 +1,13 @@
-"""Throughput and latency of localchat against llama-cpp-python in-process, measured in one run.
+"""Throughput and latency of localchat, side by side with llama.cpp's own llama-server, in one run.
 
-    .venv/bin/python scripts/bench.py [--model PATH] [--tokens 128] [--concurrency 1,4,8]
+    .venv/bin/python scripts/bench.py [--model PATH] [--tokens 128] [--concurrency 1,4,8,16]
+        [--llama-server PATH | env LLAMA_SERVER=PATH] [--batch-invariant]
 
-Prints: llama-cpp-python in-process tokens/s (one stream); localchat tokens/s at each concurrency
-(aggregate over concurrent streaming clients) and the ratios; median time to first token; tokens
-delivered / tokens requested; and TTFT of turn 2 vs turn 1 of a ~1,000-token conversation.
+Prints, at each concurrency: aggregate tokens/s over concurrent streaming completions, median time
+to first token and tokens delivered / requested, for localchat and (given a llama-server binary,
+see scripts/build_llama_server.sh) for llama-server on the same model, threads, slots and
+per-sequence context, with the ratios; localchat's decode-loop breakdown (ms per step in
+llama_decode, in sampling, and the rest); and TTFT of turn 2 vs turn 1 of a ~1,000-token chat.
 Every request decodes greedily with the end-of-sequence tokens banned, so each produces exactly
 --tokens tokens and the counts are comparable.
 """
@@ -37,25 +40,46 @@ BANNED = {1: -100.0, 106: -100.0}
 BANNED_JSON = {str(token): bias for token, bias in BANNED.items()}
 
 
-def bench_in_process(model: Path, tokens: int, repeats: int, threads: int) -> float:
-    from llama_cpp import Llama
-
-    llm = Llama(str(model), n_ctx=N_CTX, n_threads=threads, n_threads_batch=threads, verbose=False)
-    llm.create_completion(PROMPT, max_tokens=4, temperature=0)  # warm-up
-    rates = []
-    for _ in range(repeats):
-        llm.reset()  # no prompt cache: each request prefills its prompt
-        started = time.perf_counter()
-        result = llm.create_completion(PROMPT, max_tokens=tokens, temperature=0, logit_bias=BANNED)
-        rates.append(result["usage"]["completion_tokens"] / (time.perf_counter() - started))
-    llm.close()
-    return statistics.median(rates)
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with status {process.returncode}")
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server not healthy in time")
+
+
+@contextmanager
+def running_llama_server(binary: Path, model: Path, threads: int, n_parallel: int) -> Iterator[str]:
+    """llama-server with the same slots and per-sequence context as localchat."""
+    from server.engine.cpu_probe import extra_buffers_work
+
+    port = _free_port()
+    command = [
+        str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
+        "-np", str(n_parallel), "-t", str(threads), "-tb", str(threads), "-c", str(N_CTX * n_parallel),
+        "--no-webui", "--log-disable",
+    ]  # fmt: skip
+    if not extra_buffers_work(model):  # the same fallback localchat takes on this CPU
+        command.append("--no-repack")
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", server)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @contextmanager
@@ -87,14 +111,7 @@ def running_server(model: Path, threads: int, n_parallel: int, env: dict[str, st
         )
         try:
             base_url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
+            _wait_healthy(base_url, server)
             yield f"{base_url}/v1"
         finally:
             server.terminate()
@@ -120,12 +137,14 @@ async def one_stream(client: openai.AsyncOpenAI, prompt: str, tokens: int) -> St
         stream=True,
         stream_options={"include_usage": True},
     )
+    num_text_chunks = 0
     async for chunk in stream:
-        if chunk.choices and chunk.choices[0].text and not ttft:
-            ttft = time.perf_counter() - started
+        if chunk.choices and chunk.choices[0].text:
+            num_text_chunks += 1
+            ttft = ttft or time.perf_counter() - started
         if chunk.usage is not None:
             completion_tokens = chunk.usage.completion_tokens
-    return StreamResult(completion_tokens, ttft)
+    return StreamResult(completion_tokens or num_text_chunks, ttft)
 
 
 @dataclass
@@ -148,6 +167,37 @@ async def bench_round(api_url: str, concurrency: int, tokens: int) -> RoundResul
     return RoundResult(
         delivered / elapsed, statistics.median(r.ttft for r in results), delivered, concurrency * tokens
     )
+
+
+@dataclass
+class StepBreakdown:
+    num_steps: float
+    decode_ms: float
+    sample_ms: float
+    other_ms: float
+
+
+def step_counters(api_url: str) -> dict[str, float]:
+    """localchat's cumulative decode-loop counters, from /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(api_url.removesuffix("/v1") + "/metrics", timeout=10).text
+    counters: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "localchat_decode_steps_total":
+                counters["steps"] = sample.value
+            elif sample.name == "localchat_step_seconds_total":
+                counters[sample.labels["phase"]] = sample.value
+    return counters
+
+
+def breakdown(before: dict[str, float], after: dict[str, float]) -> StepBreakdown:
+    steps = max(after["steps"] - before["steps"], 1)
+    per_step = {
+        phase: 1000 * (after[phase] - before[phase]) / steps for phase in ("decode", "sample", "other")
+    }
+    return StepBreakdown(steps, per_step["decode"], per_step["sample"], per_step["other"])
 
 
 def conversation_ttfts(api_url: str) -> tuple[float, float, int, int]:
@@ -186,46 +236,74 @@ def conversation_ttfts(api_url: str) -> tuple[float, float, int, int]:
     return turn1, turn2, prompt_tokens, cached
 
 
+def run_rounds(api_url: str, levels: list[int], tokens: int, *, with_steps: bool) -> dict[int, tuple]:
+    asyncio.run(bench_round(api_url, 1, 8))  # warm-up
+    results = {}
+    for level in levels:
+        before = step_counters(api_url) if with_steps else None
+        result = asyncio.run(bench_round(api_url, level, tokens))
+        steps = breakdown(before, step_counters(api_url)) if before is not None else None
+        results[level] = (result, steps)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3, help="in-process repeats (median)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--concurrency", default="1,4,8")
+    parser.add_argument("--concurrency", default="1,4,8,16")
+    parser.add_argument("--llama-server", type=Path, default=os.environ.get("LLAMA_SERVER") or None)
     parser.add_argument(
-        "--no-batch-invariant", action="store_true", help="serve with LOCALCHAT_BATCH_INVARIANT=false"
+        "--batch-invariant", action="store_true", help="serve with LOCALCHAT_BATCH_INVARIANT=true"
     )
+    parser.add_argument("--sampler", choices=["numpy", "llama"], default="numpy")
     args = parser.parse_args()
     if not args.model.exists():
         from server.models.bundled import assemble_bundled_model
 
         assemble_bundled_model(args.model)
     levels = [int(level) for level in args.concurrency.split(",")]
-    env = {"LOCALCHAT_BATCH_INVARIANT": "false"} if args.no_batch_invariant else {}
+    slots = max(levels)
+    env = {"LOCALCHAT_SAMPLER": args.sampler, "LOCALCHAT_BATCH_INVARIANT": str(args.batch_invariant).lower()}
 
-    in_process = bench_in_process(args.model, args.tokens, args.repeats, args.threads)
-    rounds: dict[int, RoundResult] = {}
-    with running_server(args.model, args.threads, max(levels), env) as api_url:
-        asyncio.run(bench_round(api_url, 1, 8))  # warm-up
-        for level in levels:
-            rounds[level] = asyncio.run(bench_round(api_url, level, args.tokens))
+    with running_server(args.model, args.threads, slots, env) as api_url:
+        ours = run_rounds(api_url, levels, args.tokens, with_steps=True)
         turn1, turn2, conversation_tokens, cached = conversation_ttfts(api_url)
+    peer = None
+    if args.llama_server is not None:
+        with running_llama_server(args.llama_server, args.model, args.threads, slots) as peer_url:
+            peer = run_rounds(peer_url, levels, args.tokens, with_steps=False)
 
-    mode = "off" if args.no_batch_invariant else "on"
     print(
-        f"model {args.model.name}, {args.tokens} tokens per stream, {args.threads} threads, "
-        f"temperature 0, batch-invariant {mode}"
+        f"model {args.model.name}, {args.tokens} tokens per stream, {args.threads} threads, {slots} slots of "
+        f"{N_CTX} tokens, temperature 0, batch-invariant {'on' if args.batch_invariant else 'off'}, "
+        f"sampler {args.sampler}"
     )
-    print(f"llama-cpp-python in-process, 1 stream: {in_process:7.1f} tokens/s")
-    single = rounds[levels[0]].tokens_per_second
-    for level, result in rounds.items():
+    print(
+        "streams | localchat tok/s  TTFT ms  delivered | llama-server tok/s  TTFT ms  delivered | ratio  TTFT"
+    )
+    for level in levels:
+        result, _ = ours[level]
+        line = (
+            f"{level:7d} | {result.tokens_per_second:15.1f} {1000 * result.median_ttft:8.0f} "
+            f"{result.delivered:5d}/{result.requested:<5d}"
+        )
+        if peer is not None:
+            other, _ = peer[level]
+            ratio = result.tokens_per_second / other.tokens_per_second
+            line += (
+                f" | {other.tokens_per_second:18.1f} {1000 * other.median_ttft:8.0f} "
+                f"{other.delivered:5d}/{other.requested:<5d} | {ratio:5.2f}x"
+                f" {1000 * result.median_ttft:.0f} vs {1000 * other.median_ttft:.0f} ms"
+            )
+        print(line)
+    print("localchat decode loop, ms per step:")
+    for level in levels:
+        steps = ours[level][1]
         print(
-            f"localchat {level:2d} stream(s): {result.tokens_per_second:7.1f} tokens/s"
-            f"  x{result.tokens_per_second / single:4.2f} of 1 stream"
-            f"  x{result.tokens_per_second / in_process:4.2f} of in-process"
-            f"  median TTFT {1000 * result.median_ttft:6.0f} ms"
-            f"  delivered {result.delivered}/{result.requested}"
+            f"  {level:2d} streams: {steps.num_steps:5.0f} steps, decode {steps.decode_ms:6.2f}, "
+            f"sample {steps.sample_ms:5.2f}, other {steps.other_ms:5.2f}"
         )
     print(
         f"conversation of {conversation_tokens} prompt tokens: turn 1 TTFT {1000 * turn1:.0f} ms, "

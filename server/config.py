@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, field_validator
@@ -31,11 +31,17 @@ class Settings(BaseSettings):
     # Context of each sequence; a model's KV cache holds n_ctx * n_parallel tokens.
     n_ctx: int = Field(4096, ge=64)
     # Sequences decoded together per model (continuous batching).
-    n_parallel: int = Field(4, ge=1, le=256)
+    n_parallel: int = Field(8, ge=1, le=256)
     # Requests that may wait per model beyond n_parallel before new ones get 429.
     max_queue: int = Field(64, ge=0)
-    # Same seed gives the same text alone or batched: no repacked weights, no flash attention.
-    batch_invariant: bool = True
+    # Same seed gives the same text alone or batched: no repacked weights, no flash attention, at
+    # most 7 rows per decode. Off by default: it costs throughput from 4 concurrent streams on.
+    batch_invariant: bool = False
+    # One KV cache shared by all sequences (each still capped at n_ctx) instead of one per sequence.
+    kv_unified: bool = False
+    # "numpy": the common sampling parameters run on the logits buffer in numpy (fast); "llama":
+    # llama.cpp's sampler chain for everything. Grammars always use llama.cpp's.
+    sampler: Literal["numpy", "llama"] = "numpy"
     # A cached prefix shorter than this is not worth reusing (a lone BOS, say): full prefill instead.
     min_prefix_reuse: int = Field(16, ge=1)
     # None: every core llama.cpp can use

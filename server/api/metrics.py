@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from server.api.request_tracking import RequestRecord
@@ -40,17 +40,34 @@ class _PoolCollector(Collector):
             GaugeMetricFamily("localchat_loaded_models", "Models resident in memory"),
         )
 
-    def describe(self) -> Iterator[GaugeMetricFamily]:
-        yield from self._families()
+    @staticmethod
+    def _step_families() -> tuple[CounterMetricFamily, CounterMetricFamily]:
+        return (
+            CounterMetricFamily("localchat_decode_steps", "Steps of the decode loop", labels=["model"]),
+            CounterMetricFamily(
+                "localchat_step_seconds",
+                "Decode-loop time by phase: llama_decode, sampling, and the rest",
+                labels=["model", "phase"],
+            ),
+        )
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families()
+        yield from self._step_families()
+
+    def collect(self) -> Iterator[Metric]:
         waiting, running, loaded = self._families()
+        steps, seconds = self._step_families()
         models = self._pool.loaded
         for model in models:
             waiting.add_metric([model.name], model.engine.num_waiting)
             running.add_metric([model.name], model.engine.num_running)
+            times = model.engine.step_times
+            steps.add_metric([model.name], times.num_steps)
+            for phase, value in (("decode", times.decode), ("sample", times.sample), ("other", times.other)):
+                seconds.add_metric([model.name, phase], value)
         loaded.add_metric([], len(models))
-        yield from (waiting, running, loaded)
+        yield from (waiting, running, loaded, steps, seconds)
 
 
 class Metrics:

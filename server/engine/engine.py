@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 
 from server.engine.llama import LlamaRuntime
-from server.engine.scheduler import QueueFull, Scheduler
+from server.engine.scheduler import QueueFull, Scheduler, StepTimes
 from server.engine.sequence import Event, Failed, Finished, GenerationRequest, Sequence
 
 __all__ = ["Engine", "EventStream", "QueueFull"]
@@ -53,11 +53,23 @@ class EventStream:
 
 class Engine:
     def __init__(
-        self, runtime: LlamaRuntime, *, n_parallel: int, max_queue: int, min_prefix_reuse: int = 1, name: str
+        self,
+        runtime: LlamaRuntime,
+        *,
+        n_parallel: int,
+        max_queue: int,
+        min_prefix_reuse: int = 1,
+        name: str,
+        use_numpy_sampler: bool = True,
     ) -> None:
         self.runtime = runtime
         self.scheduler = Scheduler(
-            runtime, n_parallel=n_parallel, max_queue=max_queue, min_prefix_reuse=min_prefix_reuse, name=name
+            runtime,
+            n_parallel=n_parallel,
+            max_queue=max_queue,
+            min_prefix_reuse=min_prefix_reuse,
+            name=name,
+            use_numpy_sampler=use_numpy_sampler,
         )
         self.scheduler.start()
 
@@ -68,6 +80,10 @@ class Engine:
     @property
     def num_waiting(self) -> int:
         return self.scheduler.num_waiting
+
+    @property
+    def step_times(self) -> StepTimes:
+        return self.scheduler.times
 
     def generate(self, request: GenerationRequest) -> EventStream:
         """Submit now (QueueFull is raised here, before any response starts); read events later."""

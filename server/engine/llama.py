@@ -52,7 +52,11 @@ class RuntimeConfig:
     n_threads: int
     n_gpu_layers: int
     # Same seed, same text whether a request decodes alone or beside others (a few % slower).
-    is_batch_invariant: bool = True
+    is_batch_invariant: bool = False
+    # One KV cache for all sequences; each is still held to n_ctx / n_seq_max positions.
+    is_kv_unified: bool = False
+    # llama.cpp's repacked/AMX weight layouts (faster; off where they fail, see cpu_probe).
+    use_extra_buffers: bool = True
 
     def __post_init__(self) -> None:
         if self.n_ctx < 16 or self.n_batch < 1 or self.n_seq_max < 1 or self.n_threads < 1:
@@ -65,7 +69,7 @@ class LlamaRuntime:
         self.config = config
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = config.n_gpu_layers
-        if config.is_batch_invariant:
+        if config.is_batch_invariant or not config.use_extra_buffers:
             # Repacked weights switch to a different matmul kernel once a batch has 4+ rows, which
             # changes the numbers a sequence gets depending on how many others share its step.
             model_params.use_extra_bufts = False
@@ -86,7 +90,7 @@ class LlamaRuntime:
         if config.is_batch_invariant:
             # llama.cpp's CPU flash attention changes its arithmetic with the other sequences' lengths.
             context_params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        context_params.kv_unified = False
+        context_params.kv_unified = config.is_kv_unified
         ctx = llama_cpp.llama_init_from_model(model, context_params)
         if not ctx:
             llama_cpp.llama_model_free(model)
@@ -96,7 +100,8 @@ class LlamaRuntime:
         self._memory = llama_cpp.llama_get_memory(ctx)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
         self.n_ctx = llama_cpp.llama_n_ctx(ctx)
-        self.n_ctx_seq = llama_cpp.llama_n_ctx_seq(ctx)
+        # A unified cache lets one sequence take it all; the per-sequence limit stays the same.
+        self.n_ctx_seq = min(llama_cpp.llama_n_ctx_seq(ctx), self.n_ctx // config.n_seq_max)
         self.n_batch = config.n_batch
         self.bos_token = llama_cpp.llama_vocab_bos(self.vocab)
         self.adds_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))

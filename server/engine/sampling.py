@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import llama_cpp
 import numpy as np
@@ -58,6 +59,12 @@ class TokenLogprob:
     token: int
     logprob: float
     top: tuple[tuple[int, float], ...]
+
+
+class Sampler(Protocol):
+    def sample(self, runtime: LlamaRuntime, batch_index: int) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class SamplerChain:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
+from dataclasses import dataclass
 
 from server.engine.llama import DecodeError, LlamaRuntime
-from server.engine.sampling import SamplerChain, TokenLogprob, token_logprob
-from server.engine.sequence import FinishReason, Sequence, SequenceStatus, TextDelta
+from server.engine.numpy_sampler import NumpySampler
+from server.engine.sampling import Sampler, SamplerChain, TokenLogprob, token_logprob
+from server.engine.sequence import FinishReason, GenerationRequest, Sequence, SequenceStatus, TextDelta
 from server.engine.slots import SlotTable
 from server.engine.text import TextStream
 
@@ -30,15 +33,37 @@ Sampled = tuple[Sequence, int]
 MAX_INVARIANT_DECODE_ROWS = 7
 
 
+@dataclass
+class StepTimes:
+    """Where the decode loop's time goes (seconds, cumulative): llama_decode, sampling, the rest."""
+
+    num_steps: int = 0
+    total: float = 0.0
+    decode: float = 0.0
+    sample: float = 0.0
+
+    @property
+    def other(self) -> float:
+        return self.total - self.decode - self.sample
+
+
 class QueueFull(RuntimeError):
     """Every slot is busy and the waiting queue is at its limit."""
 
 
 class Scheduler:
     def __init__(
-        self, runtime: LlamaRuntime, *, n_parallel: int, max_queue: int, min_prefix_reuse: int = 1, name: str
+        self,
+        runtime: LlamaRuntime,
+        *,
+        n_parallel: int,
+        max_queue: int,
+        min_prefix_reuse: int = 1,
+        name: str,
+        use_numpy_sampler: bool = True,
     ) -> None:
         self.runtime = runtime
+        self.use_numpy_sampler = use_numpy_sampler
         self.n_parallel = n_parallel
         self.max_queue = max_queue
         self.waiting: deque[Sequence] = deque()
@@ -48,6 +73,7 @@ class Scheduler:
         self.max_decode_rows = min(max_rows, runtime.n_batch)
         # Read by the API thread; written by the loop after each step (llama.cpp is not thread-safe).
         self.num_kv_tokens = 0
+        self.times = StepTimes()
         self._wake = threading.Condition()
         self._is_stopping = False
         self._thread = threading.Thread(target=self._run, name=f"scheduler-{name}", daemon=True)
@@ -99,6 +125,7 @@ class Scheduler:
                     self._wake.wait()
                 if self._is_stopping:
                     return
+            started = time.perf_counter()
             try:
                 self.step()
             except Exception as exc:  # never let one bad step kill the model's loop
@@ -106,6 +133,8 @@ class Scheduler:
                 for sequence in list(self.running):
                     self._end(sequence, failure=f"generation failed: {exc}")
             self.num_kv_tokens = sum(self.runtime.num_cached(slot.seq_id) for slot in self.slots.slots)
+            self.times.num_steps += 1
+            self.times.total += time.perf_counter() - started
 
     def step(self) -> None:
         self._drop_cancelled()
@@ -121,14 +150,18 @@ class Scheduler:
                 self._run_batch(*batch)
 
     def _run_batch(self, entries: list[BatchEntry], members: list[Sequence], sampled: list[Sampled]) -> None:
+        started = time.perf_counter()
         try:
             self.runtime.decode(entries)
         except DecodeError as exc:
             for sequence in members:
                 self._end(sequence, failure=str(exc))
             return
+        decoded = time.perf_counter()
         for sequence, batch_index in sampled:
             self._sample(sequence, batch_index)
+        self.times.decode += decoded - started
+        self.times.sample += time.perf_counter() - decoded
 
     def _drop_cancelled(self) -> None:
         with self._wake:
@@ -163,7 +196,7 @@ class Scheduler:
             num_reusable = 0  # the cache could not be trimmed: full prefill, correctness first
         sequence.num_cached = num_reusable
         sequence.num_prefilled = num_reusable
-        sequence.sampler = SamplerChain(self.runtime, request.sampling, penalty_window=request.max_tokens)
+        sequence.sampler = self._new_sampler(request)
         sequence.text = TextStream(
             self.runtime.token_bytes_special if request.render_special else self.runtime.token_bytes,
             request.stops,
@@ -171,6 +204,11 @@ class Scheduler:
             strip_trailing=request.strip_leading,
         )
         sequence.status = SequenceStatus.PREFILLING
+
+    def _new_sampler(self, request: GenerationRequest) -> Sampler:
+        if self.use_numpy_sampler and request.sampling.grammar is None:
+            return NumpySampler(request.sampling, penalty_window=request.max_tokens)
+        return SamplerChain(self.runtime, request.sampling, penalty_window=request.max_tokens)
 
     def _decode_batches(self) -> list[tuple[list[BatchEntry], list[Sequence], list[Sampled]]]:
         # Ascending seq_ids: llama.cpp decodes consecutive sequences in one micro-batch, and splits

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Literal
 
-from server.engine.sampling import SamplerChain, SamplingParams, TokenLogprob
+from server.engine.sampling import Sampler, SamplingParams, TokenLogprob
 from server.engine.slots import Slot
 from server.engine.text import TextStream
 
@@ -87,7 +87,7 @@ class Sequence:
         self.num_prefilled = 0
         self.num_cached = 0
         self.completion_tokens: list[int] = []
-        self.sampler: SamplerChain | None = None
+        self.sampler: Sampler | None = None
         self.text: TextStream | None = None
         self._emit = emit
         self._cancelled = threading.Event()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.config import Settings
+from server.engine.cpu_probe import extra_buffers_work
 from server.engine.engine import Engine
 from server.engine.llama import LlamaRuntime, RuntimeConfig, supports_gpu_offload
 from server.models.catalog import ModelEntry, ModelInfo
@@ -94,6 +95,8 @@ def load_model(entry: ModelEntry, info: ModelInfo, settings: Settings) -> Loaded
         n_batch=settings.n_batch,
         n_seq_max=settings.n_parallel,
         is_batch_invariant=settings.batch_invariant,
+        is_kv_unified=settings.kv_unified,
+        use_extra_buffers=settings.batch_invariant or extra_buffers_work(entry.path),
         n_threads=settings.n_threads or os.cpu_count() or 1,
         n_gpu_layers=n_gpu_layers,
     )
@@ -107,6 +110,7 @@ def load_model(entry: ModelEntry, info: ModelInfo, settings: Settings) -> Loaded
         max_queue=settings.max_queue,
         min_prefix_reuse=settings.min_prefix_reuse,
         name=entry.name,
+        use_numpy_sampler=settings.sampler == "numpy",
     )
     seconds = time.perf_counter() - started
     log.info(

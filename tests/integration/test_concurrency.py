@@ -51,16 +51,39 @@ async def test_concurrent_streams_all_get_every_token(server: RunningServer) -> 
     assert all(text for text, _ in results)
 
 
+@pytest.fixture(scope="module")
+def invariant_server(
+    base_model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    running = start_server(
+        tmp_path_factory.mktemp("invariant"),
+        f"models:\n  - name: {BASE_MODEL}\n    file: {base_model_path}\n",
+        {"LOCALCHAT_BATCH_INVARIANT": "true", "LOCALCHAT_DEFAULT_MODEL": BASE_MODEL},
+    )
+    yield running
+    stop(running)
+
+
 @pytest.mark.asyncio
-async def test_same_seed_same_text_alone_or_batched(server: RunningServer) -> None:
-    client = server.async_client()
-    prompts = [f"Tale number {i}: In a land far away" for i in range(NUM_STREAMS)]
+async def test_same_seed_same_text_alone_or_batched_when_invariant(invariant_server: RunningServer) -> None:
+    client = invariant_server.async_client()
+    prompts = [f"Tale number {i}: In a land far away" for i in range(NUM_STREAMS * 2)]
     alone = [await _stream(client, prompt, max_tokens=32, seed=100 + i) for i, prompt in enumerate(prompts)]
     together = await asyncio.gather(
         *[_stream(client, prompt, max_tokens=32, seed=100 + i) for i, prompt in enumerate(prompts)]
     )
     await client.close()
     assert [text for text, _ in together] == [text for text, _ in alone]
+
+
+@pytest.mark.asyncio
+async def test_same_seed_same_text_when_run_again(server: RunningServer) -> None:
+    client = server.async_client()
+    prompt = "Tale number 7: In a land far away"
+    first = await _stream(client, prompt, max_tokens=32, seed=7)
+    again = await _stream(client, prompt, max_tokens=32, seed=7)
+    await client.close()
+    assert first == again
 
 
 def test_second_chat_turn_reuses_cached_prefix(client: openai.OpenAI) -> None:

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server.api.metrics import Metrics
 from server.api.request_tracking import RequestRecord
+from server.engine.scheduler import StepTimes
 
 from .asgi_app import client_for, make_app
 
@@ -17,6 +18,7 @@ from .asgi_app import client_for, make_app
 class _FakeEngine:
     num_waiting: int
     num_running: int
+    step_times: StepTimes = field(default_factory=lambda: StepTimes(4, 1.0, 0.7, 0.1))
 
 
 @dataclass
@@ -86,3 +88,14 @@ async def test_metrics_endpoint_counts_requests_by_route_and_status(tmp_path: Pa
     refused = ("localchat_requests_total", (("route", "/v1/models/{model_id:path}"), ("status", "401")))
     assert samples[refused] == 1
     assert samples[("localchat_requests_total", (("route", "unmatched"), ("status", "404")))] == 1
+
+
+def test_metrics_report_where_the_decode_loop_spends_its_time() -> None:
+    metrics = Metrics(_FakePool([_FakeModel("m", _FakeEngine(0, 1))]))  # type: ignore[arg-type]
+    samples = _samples(metrics.exposition().decode())
+    assert samples[("localchat_decode_steps_total", (("model", "m"),))] == 4
+    seconds = {
+        phase: samples[("localchat_step_seconds_total", (("model", "m"), ("phase", phase)))]
+        for phase in ("decode", "sample", "other")
+    }
+    assert seconds == {"decode": 0.7, "sample": 0.1, "other": 1.0 - 0.7 - 0.1}

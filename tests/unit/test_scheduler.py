@@ -140,6 +140,8 @@ def _scheduler(
         max_queue=max_queue,
         min_prefix_reuse=min_prefix_reuse,
         name="test",
+        # Sampling is scripted through the SamplerChain stand-in (see the samplers fixture).
+        use_numpy_sampler=False,
     )
 
 
