@@ -6,7 +6,11 @@ from tests.unit.formats.stream_check import assert_streams_like_whole, summary
 
 def test_llama3_single_call() -> None:
     text = '{"name": "get_weather", "parameters": {"city": "Paris"}}'
-    assert summary(assert_streams_like_whole(text, LLAMA3)) == ("", "", [("get_weather", '{"city": "Paris"}')])
+    assert summary(assert_streams_like_whole(text, LLAMA3)) == (
+        "",
+        "",
+        [("get_weather", '{"city": "Paris"}')],
+    )
 
 
 def test_llama3_type_function_key_is_ignored() -> None:
