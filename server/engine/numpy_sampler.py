@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -84,10 +86,11 @@ class NumpySampler:
         params = self.params
         if params.is_greedy or params.top_k == 1:
             return int(np.argmax(logits))
+        total: float | None = None  # of exp(logit - best) over the vocabulary, when top_p needs it
         if params.top_k:
             candidates = top_k_indices(logits, params.top_k)
         elif params.top_p < 1.0:
-            candidates = _nucleus_pool(logits, params.top_p)
+            candidates, total = _nucleus_pool(logits, params.top_p)
         elif params.min_p > 0.0:
             # Exact: p >= min_p * p_best exactly where logit >= best + ln(min_p).
             candidates = np.flatnonzero(logits >= logits.max() + np.float32(np.log(params.min_p)))
@@ -99,7 +102,9 @@ class NumpySampler:
         # top_p and min_p judge the model's own distribution (temperature 1) over what top_k left,
         # as llama.cpp's chain does with its temperature sampler last.
         probs = np.exp(values - values[0])
-        probs /= probs.sum() if params.top_k else _softmax_total(logits, float(values[0]))
+        # top_p without top_k weighs the whole vocabulary; after top_k (or for min_p, which only
+        # compares with the best token) the candidates are all there is.
+        probs /= total if total is not None else probs.sum()
         keep = len(probs)
         if params.top_p < 1.0:
             keep = min(keep, int(np.searchsorted(np.cumsum(probs), params.top_p)) + 1)
@@ -110,17 +115,14 @@ class NumpySampler:
 
     def _sample_whole_vocabulary(self, logits: np.ndarray) -> int:
         """Exact temperature sampling over every token: one exp pass, then a two-level cumulative
-        search (block sums, then inside one block) instead of a cumulative sum of the whole row."""
+        search (group sums, then inside one group) instead of a cumulative sum of the whole row."""
         weights = logits - logits.max()
         weights *= np.float32(1.0 / self.params.temperature)
         np.exp(weights, out=weights)
-        whole = len(weights) - len(weights) % BLOCK
-        block_sums = weights[:whole].reshape(-1, BLOCK).sum(axis=1, dtype=np.float64)
-        if whole < len(weights):
-            block_sums = np.append(block_sums, weights[whole:].sum(dtype=np.float64))
-        block = self._draw(block_sums)
-        start = block * BLOCK
-        return start + self._draw(weights[start : start + BLOCK].astype(np.float64))
+        groups = Groups(len(weights))
+        group = self._draw(groups.reduce(weights, np.sum).astype(np.float64))
+        members = groups.members(group)
+        return int(members[self._draw(weights[members].astype(np.float64))])
 
     def _draw(self, weights: np.ndarray) -> int:
         """An index drawn with probability proportional to its weight."""
@@ -129,31 +131,59 @@ class NumpySampler:
         return min(index, len(weights) - 1)
 
 
-BLOCK = 256
+class Groups:
+    """The vocabulary cut into interleaved groups (token i in group i % num_groups) so that a per-group
+    max or sum is one fast column-wise numpy reduction; tokens past the last full row form one more
+    group."""
+
+    ROWS = 64
+
+    def __init__(self, vocabulary: int) -> None:
+        self.num_columns = max(vocabulary // self.ROWS, 1)
+        self.whole = self.num_columns * self.ROWS if vocabulary >= self.ROWS else 0
+        self.vocabulary = vocabulary
+        self.num_groups = self.num_columns + (1 if vocabulary > self.whole else 0) if self.whole else 1
+
+    def reduce(self, row: np.ndarray, reduction: Callable[..., Any]) -> np.ndarray:
+        """np.max or np.sum of each group."""
+        if not self.whole:
+            return np.array([reduction(row)])
+        per_column = reduction(row[: self.whole].reshape(self.ROWS, self.num_columns), axis=0)
+        if self.vocabulary > self.whole:
+            per_column = np.append(per_column, reduction(row[self.whole :]))
+        return per_column
+
+    def members(self, group: int) -> np.ndarray:
+        if not self.whole:
+            return np.arange(self.vocabulary)
+        if group == self.num_columns:
+            return np.arange(self.whole, self.vocabulary)
+        return np.arange(self.ROWS) * self.num_columns + group
 
 
 def top_k_indices(logits: np.ndarray, k: int) -> np.ndarray:
     """The k best tokens, exactly, without partitioning the whole vocabulary: each of them lies in a
-    block whose maximum is among the k largest block maxima."""
-    whole = len(logits) - len(logits) % BLOCK
-    num_blocks = whole // BLOCK
-    if k >= num_blocks // 4:
+    group whose maximum is among the k largest group maxima."""
+    groups = Groups(len(logits))
+    if k >= groups.num_groups // 4:
         return np.argpartition(-logits, k - 1)[:k] if k < len(logits) else np.arange(len(logits))
-    maxima = logits[:whole].reshape(-1, BLOCK).max(axis=1)
-    best_blocks = np.argpartition(-maxima, k - 1)[:k]
-    pool = (best_blocks[:, None] * BLOCK + np.arange(BLOCK)).ravel()
-    if whole < len(logits):
-        pool = np.concatenate([pool, np.arange(whole, len(logits))])
+    maxima = groups.reduce(logits, np.max)
+    best = np.sort(np.argpartition(-maxima, k - 1)[:k])
+    full = best[best < groups.num_columns]
+    pool = (np.arange(groups.ROWS)[:, None] * groups.num_columns + full).ravel()
+    if len(full) < len(best):
+        pool = np.concatenate([pool, groups.members(groups.num_columns)])
     return pool[np.argpartition(-logits[pool], k - 1)[:k]]
 
 
 def _softmax_total(logits: np.ndarray, best: float) -> float:
     """Sum over the vocabulary of exp(logit - best)."""
-    return float(np.exp(logits - np.float32(best)).sum(dtype=np.float64))
+    return float(np.exp(logits - np.float32(best)).sum())
 
 
-def _nucleus_pool(logits: np.ndarray, top_p: float) -> np.ndarray:
-    """The best tokens, enough of them to hold top_p of the probability: the nucleus lies inside."""
+def _nucleus_pool(logits: np.ndarray, top_p: float) -> tuple[np.ndarray, float]:
+    """The best tokens, enough of them to hold top_p of the probability (the nucleus lies inside),
+    and the softmax total of the vocabulary relative to the best token."""
     best = float(logits.max())
     total = _softmax_total(logits, best)
     k = 64
@@ -161,5 +191,5 @@ def _nucleus_pool(logits: np.ndarray, top_p: float) -> np.ndarray:
         pool = top_k_indices(logits, min(k, len(logits)))
         mass = float(np.exp(logits[pool].astype(np.float64) - best).sum()) / total
         if mass >= top_p or len(pool) == len(logits):
-            return pool
+            return pool, total
         k *= 8

@@ -10,6 +10,7 @@ cancelled and failed ones clear their KV.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -31,6 +32,7 @@ Sampled = tuple[Sequence, int]
 # llama.cpp's CPU matmuls change their arithmetic from 8 rows on (measured: tokens of one sequence
 # decoded beside 7 others differ from the same sequence decoded alone; beside up to 6, they don't).
 MAX_INVARIANT_DECODE_ROWS = 7
+SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 @dataclass
@@ -87,6 +89,9 @@ class Scheduler:
         return len(self.running)
 
     def start(self) -> None:
+        # After each llama_decode (which releases the GIL) this thread must get the GIL back from
+        # the event loop; at Python's default 5 ms switch interval that wait stalls every step.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
         self._thread.start()
 
     def submit(self, sequence: Sequence) -> None:
