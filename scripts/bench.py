@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import statistics
@@ -236,15 +237,19 @@ def conversation_ttfts(api_url: str) -> tuple[float, float, int, int]:
     return turn1, turn2, prompt_tokens, cached
 
 
-def run_rounds(api_url: str, levels: list[int], tokens: int, *, with_steps: bool) -> dict[int, tuple]:
-    asyncio.run(bench_round(api_url, 1, 8))  # warm-up
-    results = {}
-    for level in levels:
-        before = step_counters(api_url) if with_steps else None
-        result = asyncio.run(bench_round(api_url, level, tokens))
-        steps = breakdown(before, step_counters(api_url)) if before is not None else None
-        results[level] = (result, steps)
-    return results
+def measure(
+    api_url: str, level: int, tokens: int, *, with_steps: bool
+) -> tuple[RoundResult, StepBreakdown | None]:
+    before = step_counters(api_url) if with_steps else None
+    result = asyncio.run(bench_round(api_url, level, tokens))
+    return result, breakdown(before, step_counters(api_url)) if before is not None else None
+
+
+def median_round(
+    rounds: list[tuple[RoundResult, StepBreakdown | None]],
+) -> tuple[RoundResult, StepBreakdown | None]:
+    ordered = sorted(rounds, key=lambda pair: pair[0].tokens_per_second)
+    return ordered[len(ordered) // 2]
 
 
 def main() -> None:
@@ -258,6 +263,7 @@ def main() -> None:
         "--batch-invariant", action="store_true", help="serve with LOCALCHAT_BATCH_INVARIANT=true"
     )
     parser.add_argument("--sampler", choices=["numpy", "llama"], default="numpy")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds per level and server (median kept)")
     args = parser.parse_args()
     if not args.model.exists():
         from server.models.bundled import assemble_bundled_model
@@ -267,18 +273,32 @@ def main() -> None:
     slots = max(levels)
     env = {"LOCALCHAT_SAMPLER": args.sampler, "LOCALCHAT_BATCH_INVARIANT": str(args.batch_invariant).lower()}
 
-    with running_server(args.model, args.threads, slots, env) as api_url:
-        ours = run_rounds(api_url, levels, args.tokens, with_steps=True)
+    # Both servers stay up and take turns, round by round, so a noisy machine's slow minutes hit
+    # both alike; each level keeps the median of its rounds.
+    with contextlib.ExitStack() as stack:
+        api_url = stack.enter_context(running_server(args.model, args.threads, slots, env))
+        peer_url = None
+        if args.llama_server is not None:
+            peer_url = stack.enter_context(
+                running_llama_server(args.llama_server, args.model, args.threads, slots)
+            )
+        for url in filter(None, (api_url, peer_url)):
+            asyncio.run(bench_round(url, 1, 8))  # warm-up
+        ours_rounds: dict[int, list] = {level: [] for level in levels}
+        peer_rounds: dict[int, list] = {level: [] for level in levels}
+        for level in levels:
+            for _ in range(args.repeats):
+                ours_rounds[level].append(measure(api_url, level, args.tokens, with_steps=True))
+                if peer_url is not None:
+                    peer_rounds[level].append(measure(peer_url, level, args.tokens, with_steps=False))
         turn1, turn2, conversation_tokens, cached = conversation_ttfts(api_url)
-    peer = None
-    if args.llama_server is not None:
-        with running_llama_server(args.llama_server, args.model, args.threads, slots) as peer_url:
-            peer = run_rounds(peer_url, levels, args.tokens, with_steps=False)
+    ours = {level: median_round(rounds) for level, rounds in ours_rounds.items()}
+    peer = {level: median_round(rounds) for level, rounds in peer_rounds.items()} if peer_url else None
 
     print(
         f"model {args.model.name}, {args.tokens} tokens per stream, {args.threads} threads, {slots} slots of "
         f"{N_CTX} tokens, temperature 0, batch-invariant {'on' if args.batch_invariant else 'off'}, "
-        f"sampler {args.sampler}"
+        f"sampler {args.sampler}, median of {args.repeats} alternating rounds"
     )
     print(
         "streams | localchat tok/s  TTFT ms  delivered | llama-server tok/s  TTFT ms  delivered | ratio  TTFT"
