@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 
 from server.engine.llama import LlamaRuntime
 from server.engine.scheduler import QueueFull, Scheduler, StepTimes
@@ -51,6 +52,37 @@ class EventStream:
         self.cancel()
 
 
+class Outbox:
+    """Events from the decode thread to the event loops that wait for them, handed over once per step.
+
+    Waking the event loop once per token per stream (a self-pipe write each) made it take the GIL
+    from the decode thread in the middle of every step; one hand-over per step batches that."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event], Event]] = []
+        self._lock = threading.Lock()
+
+    def put(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Event], event: Event) -> None:
+        with self._lock:
+            self._pending.append((loop, queue, event))
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Queue[Event], Event]]] = {}
+        for loop, queue, event in batch:
+            by_loop.setdefault(loop, []).append((queue, event))
+        for loop, items in by_loop.items():
+            # The consumer's loop may already be gone at shutdown.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_deliver, items)
+
+
+def _deliver(items: list[tuple[asyncio.Queue[Event], Event]]) -> None:
+    for queue, event in items:
+        queue.put_nowait(event)
+
+
 class Engine:
     def __init__(
         self,
@@ -63,6 +95,7 @@ class Engine:
         use_numpy_sampler: bool = True,
     ) -> None:
         self.runtime = runtime
+        self._outbox = Outbox()
         self.scheduler = Scheduler(
             runtime,
             n_parallel=n_parallel,
@@ -70,6 +103,7 @@ class Engine:
             min_prefix_reuse=min_prefix_reuse,
             name=name,
             use_numpy_sampler=use_numpy_sampler,
+            after_step=self._outbox.flush,
         )
         self.scheduler.start()
 
@@ -91,9 +125,7 @@ class Engine:
         events: asyncio.Queue[Event] = asyncio.Queue()
 
         def emit(event: Event) -> None:
-            # Called on the scheduler thread; the consumer's loop may already be gone at shutdown.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(events.put_nowait, event)
+            self._outbox.put(loop, events, event)  # delivered when the scheduler's step ends
 
         sequence = Sequence(request, emit)
         self.scheduler.submit(sequence)

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from server.engine.llama import DecodeError, LlamaRuntime
@@ -63,9 +64,12 @@ class Scheduler:
         min_prefix_reuse: int = 1,
         name: str,
         use_numpy_sampler: bool = True,
+        after_step: Callable[[], None] = lambda: None,
     ) -> None:
         self.runtime = runtime
         self.use_numpy_sampler = use_numpy_sampler
+        # Called after each step (and after events sent outside one): delivers the events it emitted.
+        self.after_step = after_step
         self.n_parallel = n_parallel
         self.max_queue = max_queue
         self.waiting: deque[Sequence] = deque()
@@ -98,6 +102,7 @@ class Scheduler:
         with self._wake:
             if self._is_stopping:
                 sequence.fail("the model is shutting down")
+                self.after_step()
                 return
             if len(self.running) + len(self.waiting) >= self.n_parallel + self.max_queue:
                 raise QueueFull(f"{len(self.running)} requests running and {len(self.waiting)} waiting")
@@ -120,6 +125,7 @@ class Scheduler:
             sequence.fail("the model was unloaded")
         self.running.clear()
         self.waiting.clear()
+        self.after_step()
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -138,6 +144,7 @@ class Scheduler:
                 for sequence in list(self.running):
                     self._end(sequence, failure=f"generation failed: {exc}")
             self.num_kv_tokens = sum(self.runtime.num_cached(slot.seq_id) for slot in self.slots.slots)
+            self.after_step()
             self.times.num_steps += 1
             self.times.total += time.perf_counter() - started
 
