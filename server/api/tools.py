@@ -12,7 +12,9 @@ from server.formats.chat_format import ToolSpec
 
 Choice = Literal["none", "auto", "required"]
 # Template variables a request may not set through chat_template_kwargs.
-RESERVED_TEMPLATE_VARIABLES = frozenset({"messages", "tools", "bos_token", "eos_token"})
+RESERVED_TEMPLATE_VARIABLES = frozenset(
+    {"messages", "tools", "documents", "bos_token", "eos_token", "add_generation_prompt"}
+)
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,11 @@ def parse_message(text: str, fmt: ChatFormat, options: ParseOptions, *, is_final
     if fmt.segmenter is not None:
         segments = fmt.segmenter(text, options, is_final)
     else:
-        segments = _segments(text, fmt, options, is_final=is_final)
+        segments = split_segments(text, fmt, options, is_final=is_final)
     return assemble(segments, is_final=is_final)
 
 
-def _segments(text: str, fmt: ChatFormat, options: ParseOptions, *, is_final: bool) -> list[Segment]:
+def split_segments(text: str, fmt: ChatFormat, options: ParseOptions, *, is_final: bool) -> list[Segment]:
     segments: list[Segment] = []
     pos = 0
     if fmt.reasoning_markers is not None and options.parse_reasoning:
@@ -105,7 +105,8 @@ def _answer_with_calls(text: str, pos: int, fmt: ChatFormat, *, is_final: bool) 
         except Incomplete:
             segments.extend(sink.calls)
             if is_final and not sink.attempt_has_call:
-                segments.append(Text(text[sink.attempt_start :]))  # an unfinished opener is just text
+                # An unfinished opener is just text (from the opener itself if nothing was a call).
+                segments.append(Text(text[sink.attempt_start if sink.calls else opener_at :]))
             return segments
         except Malformed as exc:
             segments.extend(sink.calls)
@@ -116,8 +117,9 @@ def _answer_with_calls(text: str, pos: int, fmt: ChatFormat, *, is_final: bool) 
                 pos = exc.pos
             else:
                 # Never a call: the attempt is text, and the search for openers goes on after it.
-                pos = max(exc.pos, sink.attempt_start + 1)
-                segments.append(Text(text[sink.attempt_start : pos]))
+                start = sink.attempt_start if sink.calls else opener_at
+                pos = max(exc.pos, start + 1)
+                segments.append(Text(text[start:pos]))
             continue
         segments.extend(sink.calls)
         pos = cursor.pos

@@ -15,6 +15,7 @@ import pytest
 from server.models.bundled import assemble_bundled_model
 
 from .model_servers import N_CTX, RunningServer, start_server, stop
+from .tool_models import TOOL_MODELS, gguf_with_template
 
 __all__ = ["BASE_MODEL", "INSTRUCT_MODEL", "N_CTX", "RunningServer"]
 
@@ -84,4 +85,33 @@ def client(server: RunningServer) -> openai.OpenAI:
 @pytest.fixture
 def http(server: RunningServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base_url, timeout=120) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def tool_server(base_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The base model plus copies of it carrying real tool-calling templates (see tool_models.py)."""
+    folder = tmp_path_factory.mktemp("tool-models")
+    entries = "\n".join(
+        f"  - name: {name}\n    file: {gguf_with_template(base_model_path, stem, folder / f'{name}.gguf')}"
+        for name, stem in TOOL_MODELS.items()
+    )
+    running = start_server(
+        folder / "serve",
+        f"settings:\n  default_model: {BASE_MODEL}\n  max_loaded_models: {len(TOOL_MODELS) + 1}\n"
+        f"models:\n  - name: {BASE_MODEL}\n    file: {base_model_path}\n{entries}\n",
+        {},
+    )
+    yield running
+    stop(running)
+
+
+@pytest.fixture(scope="session")
+def tools_client(tool_server: RunningServer) -> openai.OpenAI:
+    return tool_server.client()
+
+
+@pytest.fixture
+def tools_http(tool_server: RunningServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=tool_server.base_url, timeout=120) as session:
         yield session

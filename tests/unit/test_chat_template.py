@@ -241,6 +241,56 @@ def test_chat_template_extra_variables_reach_template() -> None:
     assert template.render([], enable_thinking=False) == "False"
 
 
+# -- {% generation %} blocks (transformers' assistant-mask marks) ----------------------------------------
+
+
+def test_chat_template_generation_block_renders_its_body() -> None:
+    template = _template(
+        "{% for message in messages %}<{{ message['role'] }}>{% if message['role'] == 'assistant' %}"
+        "{% generation %}{{ message['content'] }}<end>{% endgeneration %}"
+        "{% else %}{{ message['content'] }}{% endif %}{% endfor %}"
+    )
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]
+    assert template.render(messages) == "<user>Hi<assistant>Hello.<end>"
+
+
+def test_chat_template_generation_block_honours_whitespace_control() -> None:
+    template = _template("A\n{%- generation -%}\n  B  \n{%- endgeneration -%}\nC")
+    assert template.render([]) == "ABC"
+
+
+def test_chat_template_generation_block_trims_like_other_block_tags() -> None:
+    template = _template("X\n    {% generation %}\nB\n    {% endgeneration %}\nC")
+    assert template.render([]) == "X\nB\nC"
+
+
+def test_chat_template_generation_block_sees_loop_variables() -> None:
+    template = _template(
+        "{% for m in messages %}{% generation %}{{ loop.index }}{{ m.content }}{% endgeneration %}"
+        "{% endfor %}"
+    )
+    assert template.render([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]) == "1a2b"
+
+
+def test_chat_template_generation_block_keeps_set_inside_its_scope() -> None:
+    template = _template(
+        "{% set x = 'out' %}{% generation %}{% set x = 'in' %}{{ x }}{% endgeneration %}|{{ x }}"
+    )
+    assert template.render([]) == "in|out"
+
+
+def test_chat_template_generation_block_updates_namespace_outside() -> None:
+    template = _template(
+        "{% set ns = namespace(n=0) %}{% generation %}{% set ns.n = 2 %}{% endgeneration %}{{ ns.n }}"
+    )
+    assert template.render([]) == "2"
+
+
+def test_chat_template_unclosed_generation_block_raises_template_error() -> None:
+    with pytest.raises(TemplateError, match="does not compile"):
+        _template("{% generation %}{{ messages[0]['content'] }}")
+
+
 # -- validate ------------------------------------------------------------------------------------------
 
 

@@ -38,3 +38,8 @@ def test_generic_tool_prompt_lists_every_tool_and_the_reply_shape() -> None:
     prompt = tool_prompt([ToolSpec("get_weather", {"type": "object"}, "Weather now"), ToolSpec("f", {})])
     assert '"name": "get_weather"' in prompt and '"name": "f"' in prompt and "Weather now" in prompt
     assert '{"tool_calls": [' in prompt
+
+
+def test_generic_malformed_call_list_is_all_content() -> None:
+    text = '{"tool_calls": [oops]}'
+    assert summary(assert_streams_like_whole(text, GENERIC)) == ("", text, [])
