@@ -104,7 +104,8 @@ def _template_message(message: ChatMessage, position: int) -> dict[str, Any]:
             raise invalid_request("Only assistant messages carry tool_calls.", param=f"{where}.tool_calls")
         data["tool_calls"] = [
             {
-                "id": call.id or f"call_{position}_{index}",
+                # Made-up ids are 9 alphanumerics: Mistral's templates refuse any other shape.
+                "id": call.id or f"c{position:04d}{index:04d}",
                 "type": "function",
                 # Templates expect arguments as a mapping (they write `arguments | tojson`).
                 "function": {

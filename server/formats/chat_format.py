@@ -54,6 +54,8 @@ class ChatFormat:
     segmenter: Segmenter | None = None
     # The template does not render `tools`: describe them (and the JSON reply shape) in a system turn.
     needs_tool_prompt: bool = False
+    # Mistral's templates accept only 9-alphanumeric call ids when the calls come back in history.
+    has_short_call_ids: bool = False
 
     @property
     def has_tool_calls(self) -> bool:

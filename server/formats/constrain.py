@@ -32,8 +32,7 @@ def call_constraint(
         return None
     calls = fmt.call_grammar(tools, is_parallel)
     if not is_forced:
-        triggers = fmt.trigger_patterns or tuple(re.escape(opener) for opener in fmt.call_openers)
-        return CallConstraint(calls, triggers)
+        return CallConstraint(calls, triggers_of(fmt))
     if fmt.reasoning_markers is None:
         return CallConstraint(calls, ())
     # A thinking model may think first, then it must call.
@@ -47,6 +46,14 @@ def call_constraint(
         grammar,
     ]
     return CallConstraint("\n".join(rules), ())
+
+
+def triggers_of(fmt: ChatFormat) -> tuple[str, ...]:
+    """Regexes that switch the lazy grammar on. Each ends in `$`: it fires only when the output so far
+    ends exactly at the opener. llama.cpp replays the triggering token into the grammar, and a token
+    that runs past the opener into text the grammar rejects makes llama.cpp abort the process; with
+    `$` such a token simply does not trigger (the call is still parsed, just not constrained)."""
+    return fmt.trigger_patterns or tuple(re.escape(opener) + "$" for opener in fmt.call_openers)
 
 
 def _text_without(marker: str) -> str:

@@ -9,6 +9,8 @@ across any token boundary streams exactly like the whole answer, with no per-fam
 from __future__ import annotations
 
 import logging
+import secrets
+import string
 import uuid
 from dataclasses import dataclass, field
 
@@ -175,8 +177,13 @@ def is_passthrough(fmt: ChatFormat, options: ParseOptions) -> bool:
     return not has_reasoning and not has_calls and fmt.segmenter is None
 
 
-def new_call_id() -> str:
+def new_call_id(fmt: ChatFormat | None = None) -> str:
+    if fmt is not None and fmt.has_short_call_ids:
+        return "".join(secrets.choice(_ID_CHARS) for _ in range(9))
     return f"call_{uuid.uuid4().hex[:24]}"
+
+
+_ID_CHARS = string.ascii_letters + string.digits
 
 
 @dataclass
@@ -226,7 +233,7 @@ class MessageStream:
                 if fragment:
                     calls.append(ToolCallDelta(index, fragment))
             else:
-                self.call_ids.append(new_call_id())
+                self.call_ids.append(new_call_id(self.fmt))
                 self.sent.tool_calls.append(ParsedCall(call.name, call.arguments, call.is_complete))
                 calls.append(ToolCallDelta(index, call.arguments, id=self.call_ids[index], name=call.name))
         return MessageDelta(reasoning, content, tuple(calls))
@@ -243,4 +250,4 @@ class MessageStream:
 def parse_complete(text: str, fmt: ChatFormat, options: ParseOptions) -> tuple[ParsedMessage, list[str]]:
     """A whole answer at once, with fresh call ids: the non-streamed path."""
     message = parse_message(text, fmt, options, is_final=True)
-    return message, [new_call_id() for _ in message.tool_calls]
+    return message, [new_call_id(fmt) for _ in message.tool_calls]

@@ -10,13 +10,26 @@ import dataclasses
 from collections.abc import Callable
 
 from server.formats.chat_format import ChatFormat
+from server.formats.families.command_r import COMMAND_R
+from server.formats.families.deepseek import DEEPSEEK_R1, DEEPSEEK_V3, DEEPSEEK_V3_2
+from server.formats.families.functionary import FUNCTIONARY_V3_1, FUNCTIONARY_V3_2
 from server.formats.families.generic import GENERIC
+from server.formats.families.gpt_oss import GPT_OSS
+from server.formats.families.granite import GRANITE
 from server.formats.families.hermes import HERMES
 from server.formats.families.llama3 import LLAMA3
+from server.formats.families.mistral import MISTRAL, MISTRAL_NEMO
+from server.formats.families.qwen3_coder import QWEN3_CODER
 
 THINK = ("<think>", "</think>")
 
-FORMATS: dict[str, ChatFormat] = {fmt.name: fmt for fmt in (HERMES, LLAMA3, GENERIC)}
+FORMATS: dict[str, ChatFormat] = {
+    fmt.name: fmt
+    for fmt in (
+        HERMES, LLAMA3, MISTRAL, MISTRAL_NEMO, DEEPSEEK_R1, DEEPSEEK_V3, DEEPSEEK_V3_2, FUNCTIONARY_V3_1,
+        FUNCTIONARY_V3_2, COMMAND_R, GRANITE, GPT_OSS, QWEN3_CODER, GENERIC,
+    )
+}  # fmt: skip
 
 Rule = tuple[Callable[[str], bool], str]
 
@@ -25,7 +38,20 @@ def _has(*markers: str) -> Callable[[str], bool]:
     return lambda source: all(marker in source for marker in markers)
 
 
+DEEPSEEK_TOOL_SEP = "<\uff5ctool\u2581sep\uff5c>"
+
 DETECTION: list[Rule] = [
+    (_has("<|channel|>", "<|message|>"), "gpt_oss"),
+    (_has("<tool_call>", "<function=", "<parameter="), "qwen3_coder"),
+    (_has("\uff5cDSML\uff5c"), "deepseek_v3_2"),  # fullwidth bars
+    (_has(DEEPSEEK_TOOL_SEP, "```json"), "deepseek_r1"),
+    (_has(DEEPSEEK_TOOL_SEP), "deepseek_v3"),
+    (_has("[TOOL_CALLS]", "[ARGS]"), "mistral"),
+    (_has("[TOOL_CALLS]"), "mistral_nemo"),
+    (_has("<|START_ACTION|>"), "command_r"),
+    (_has("<|tool_call|>"), "granite"),
+    (_has(">>>all"), "functionary_v3_2"),
+    (_has("<function=", "<|python_tag|>"), "functionary_v3_1"),
     (_has("<tool_call>"), "hermes"),
     (_has("<|start_header_id|>", "<|python_tag|>"), "llama3"),
     (_has("<|start_header_id|>", '"parameters"'), "llama3"),

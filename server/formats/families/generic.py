@@ -53,7 +53,7 @@ def _call_list(cursor: Cursor, sink: CallSink) -> None:
 def call_grammar(tools: Sequence[ToolSpec], is_parallel: bool) -> str:
     builder = GrammarBuilder()
     calls = repeated(json_object_calls(builder, tools), ", ", is_parallel=is_parallel)
-    return builder.build(f'{literal("{" + json.dumps(LIST_KEY) + ": [")} {calls} {literal("]}")}')
+    return builder.build(f"{literal('{' + json.dumps(LIST_KEY) + ': [')} {calls} {literal(']}')}")
 
 
 def tool_prompt(tools: Sequence[ToolSpec]) -> str:
@@ -77,5 +77,6 @@ GENERIC = ChatFormat(
     parse_calls=parse_calls,
     is_call_anchored=True,
     call_grammar=call_grammar,
-    trigger_patterns=(r"^\s*(\{)",),
+    # Whole-output matches ("^...$"): the output so far is exactly the start of the call list.
+    trigger_patterns=(r"^\s*(\{)$", r'^\s*(\{")$', r'^\s*(\{"tool_calls)$'),
 )

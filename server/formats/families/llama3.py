@@ -37,5 +37,6 @@ LLAMA3 = ChatFormat(
     parse_calls=parse_calls,
     is_call_anchored=True,
     call_grammar=call_grammar,
-    trigger_patterns=(r"^\s*(\{|<\|python_tag\|>)",),
+    # Whole-output matches ("^...$"): the output so far is exactly the start of a call.
+    trigger_patterns=(r"^\s*(\{)$", r'^\s*(\{")$', r'^\s*(\{"name)$'),
 )

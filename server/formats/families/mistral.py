@@ -117,6 +117,7 @@ def call_grammar(tools: Sequence[ToolSpec], is_parallel: bool) -> str:
 
 MISTRAL_NEMO = ChatFormat(
     name="mistral_nemo",
+    has_short_call_ids=True,
     call_openers=(TOOL_CALLS,),
     parse_calls=parse_calls,
     call_grammar=nemo_call_grammar,
@@ -124,6 +125,7 @@ MISTRAL_NEMO = ChatFormat(
 
 MISTRAL = ChatFormat(
     name="mistral",
+    has_short_call_ids=True,
     call_openers=(TOOL_CALLS,),
     parse_calls=parse_calls,
     reasoning_markers=THINK,

@@ -11,7 +11,7 @@ TOOLS = [ToolSpec("get_weather", {"type": "object", "properties": {"city": {"typ
 def test_auto_makes_a_lazy_grammar_triggered_by_the_opener() -> None:
     constraint = call_constraint(HERMES, TOOLS, is_parallel=True, is_forced=False, is_reasoning_open=False)
     assert constraint is not None
-    assert constraint.triggers == ("<tool_call>",)
+    assert constraint.triggers == ("<tool_call>$",)
     assert '"<tool_call>\\n"' in constraint.grammar and "get-weather-args" in constraint.grammar
 
 

@@ -145,3 +145,11 @@ def test_mistral_any_split_streams_like_whole(answer: tuple[ChatFormat, str], cu
     bounds = [0, *sorted(cut for cut in cuts if cut < len(text)), len(text)]
     pieces = [text[start:end] for start, end in itertools.pairwise(bounds)]
     assert summary(parse_streamed(pieces, fmt)) == summary(parse_whole(text, fmt))
+
+
+def test_mistral_call_ids_are_nine_alphanumerics_as_its_templates_require() -> None:
+    from server.formats.parser import parse_complete
+    from tests.unit.formats.stream_check import TOOLS_ON
+
+    _, ids = parse_complete('[TOOL_CALLS]f[ARGS]{"a": 1}', MISTRAL, TOOLS_ON)
+    assert len(ids) == 1 and len(ids[0]) == 9 and ids[0].isalnum()

@@ -16,6 +16,11 @@ HERMES_CALL = (
     '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "n": [1, 2.5e3]}}\n</tool_call>'
 )
 
+DS_BEGIN, DS_END = "<\uff5ctool\u2581calls\u2581begin\uff5c>", "<\uff5ctool\u2581calls\u2581end\uff5c>"
+DS_CALL, DS_CALL_END = "<\uff5ctool\u2581call\u2581begin\uff5c>", "<\uff5ctool\u2581call\u2581end\uff5c>"
+DS_SEP = "<\uff5ctool\u2581sep\uff5c>"
+DS_THINK = "<think>\nCall a.\n</think>\n\n"
+
 # (family name, answer in that family's exact format); malformed and cut-off answers included.
 ANSWERS: list[tuple[str, str]] = [
     ("hermes", f"<think>\nWeather, then time.\n</think>\n\nChecking. {HERMES_CALL}\n{HERMES_CALL} done"),
@@ -28,6 +33,28 @@ ANSWERS: list[tuple[str, str]] = [
     ("llama3", '{"not": "a call"} and text'),
     ("generic", '{"tool_calls": [{"name": "a", "arguments": {"x": [1, {"y": null}]}}, {"name": "b"}]}'),
     ("generic", '{"response": "plain"}'),
+    ("generic", '{"tool_calls": [oops]}'),
+    (
+        "mistral",
+        '[THINK]Use the tool.[/THINK]Sure.[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}'
+        "[TOOL_CALLS]f[ARGS]{}",
+    ),
+    ("mistral_nemo", '[TOOL_CALLS][{"name": "a", "arguments": {"x": 1}, "id": "abc123xyz"}, {"name": "b"}]'),
+    (
+        "deepseek_r1",
+        DS_THINK + f'{DS_BEGIN}{DS_CALL}function{DS_SEP}a\n```json\n{{"x": 1}}\n```{DS_CALL_END}{DS_END}',
+    ),
+    ("deepseek_v3", f'Checking.{DS_BEGIN}{DS_CALL}a{DS_SEP}{{"x": [1, 2]}}{DS_CALL_END}{DS_END}'),
+    (
+        "command_r",
+        '<|START_THINKING|>plan<|END_THINKING|><|START_ACTION|>[\n    {"tool_call_id": "0", '
+        '"tool_name": "a", "parameters": {"x": 1}}\n]<|END_ACTION|>',
+    ),
+    ("command_r", "<|START_RESPONSE|>The answer is 4.<|END_RESPONSE|>"),
+    (
+        "granite",
+        '<think>hm</think><response>Sure.</response><|tool_call|>[{"name": "a", "arguments": {"x": 1}}]',
+    ),
 ]
 
 
