@@ -4,12 +4,19 @@ whole gives, with every streamed field only ever growing."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import cast
 
-from server.formats.chat_format import ChatFormat, ParseOptions
+from server.engine.llama import LlamaRuntime
+from server.formats.chat_format import ChatFormat, ParseOptions, ToolSpec
 from server.formats.message import ParsedMessage
 from server.formats.parser import MessageStream, parse_message
 
 TOOLS_ON = ParseOptions(parse_tools=True)
+# llama.cpp parses a grammar (and compiles its trigger regexes) without a vocabulary.
+NO_VOCAB = cast(LlamaRuntime, SimpleNamespace(vocab=None))
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+TOOLS = [ToolSpec("get_weather", CITY), ToolSpec("get_time", {"type": "object", "properties": {}})]
 
 
 def summary(message: ParsedMessage) -> tuple[str, str, list[tuple[str, str]]]:

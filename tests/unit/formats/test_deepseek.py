@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 import itertools
-from types import SimpleNamespace
-from typing import cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.engine.grammar import check_grammar
-from server.engine.llama import LlamaRuntime
 from server.formats.chat_format import ChatFormat, ParseOptions, ToolSpec
 from server.formats.constrain import call_constraint
 from server.formats.families.deepseek import (
@@ -22,9 +19,14 @@ from server.formats.families.deepseek import (
     r1_call_grammar,
     v3_call_grammar,
 )
-from tests.unit.formats.stream_check import assert_streams_like_whole, parse_streamed, parse_whole, summary
+from tests.unit.formats.stream_check import (
+    NO_VOCAB,
+    assert_streams_like_whole,
+    parse_streamed,
+    parse_whole,
+    summary,
+)
 
-NO_VOCAB = cast(LlamaRuntime, SimpleNamespace(vocab=None))
 CITY = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
 TOOLS = [ToolSpec("get_weather", {**CITY, "required": ["city"]}), ToolSpec("get_time", {"type": "object"})]
 # The R1 templates end the prompt with "<think>\n": the answer starts inside the thought.

@@ -2,15 +2,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from types import SimpleNamespace
-from typing import cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.engine.grammar import check_grammar
-from server.engine.llama import LlamaRuntime
-from server.formats.chat_format import ChatFormat, ParseOptions, ToolSpec
+from server.formats.chat_format import ChatFormat, ParseOptions
 from server.formats.constrain import call_constraint
 from server.formats.families.functionary import (
     FUNCTIONARY_V3_1,
@@ -20,6 +17,8 @@ from server.formats.families.functionary import (
 )
 from server.formats.parser import MessageStream
 from tests.unit.formats.stream_check import (
+    NO_VOCAB,
+    TOOLS,
     TOOLS_ON,
     assert_streams_like_whole,
     parse_streamed,
@@ -27,9 +26,6 @@ from tests.unit.formats.stream_check import (
     summary,
 )
 
-NO_VOCAB = cast(LlamaRuntime, SimpleNamespace(vocab=None))
-CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-TOOLS = [ToolSpec("get_weather", CITY), ToolSpec("get_time", {"type": "object", "properties": {}})]
 WEATHER = ("get_weather", '{"city": "Paris"}')
 TIME = ("get_time", '{"zone": "CET"}')
 

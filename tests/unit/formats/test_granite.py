@@ -1,19 +1,17 @@
 from __future__ import annotations
 
 import itertools
-from types import SimpleNamespace
-from typing import cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.engine.grammar import check_grammar
-from server.engine.llama import LlamaRuntime
-from server.formats.chat_format import ToolSpec
 from server.formats.constrain import call_constraint
 from server.formats.families.granite import GRANITE, call_grammar
 from server.formats.parser import MessageStream
 from tests.unit.formats.stream_check import (
+    NO_VOCAB,
+    TOOLS,
     TOOLS_ON,
     assert_streams_like_whole,
     parse_streamed,
@@ -21,9 +19,6 @@ from tests.unit.formats.stream_check import (
     summary,
 )
 
-NO_VOCAB = cast(LlamaRuntime, SimpleNamespace(vocab=None))
-CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-TOOLS = [ToolSpec("get_weather", CITY), ToolSpec("get_time", {"type": "object", "properties": {}})]
 WEATHER = ("get_weather", '{"city": "Paris"}')
 TIME = ("get_time", '{"zone": "CET"}')
 

@@ -1,23 +1,24 @@
 from __future__ import annotations
 
 import itertools
-from types import SimpleNamespace
-from typing import cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.engine.grammar import check_grammar
-from server.engine.llama import LlamaRuntime
-from server.formats.chat_format import ChatFormat, ToolSpec
+from server.formats.chat_format import ChatFormat
 from server.formats.constrain import call_constraint
 from server.formats.families.mistral import MISTRAL, MISTRAL_NEMO, call_grammar, nemo_call_grammar
-from tests.unit.formats.stream_check import assert_streams_like_whole, parse_streamed, parse_whole, summary
+from tests.unit.formats.stream_check import (
+    NO_VOCAB,
+    TOOLS,
+    assert_streams_like_whole,
+    parse_streamed,
+    parse_whole,
+    summary,
+)
 
 # llama.cpp parses a grammar without a vocabulary; it only needs one to sample.
-NO_VOCAB = cast(LlamaRuntime, SimpleNamespace(vocab=None))
-CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-TOOLS = [ToolSpec("get_weather", CITY), ToolSpec("get_time", {"type": "object", "properties": {}})]
 
 # Mistral Nemo / Mistral 7B v0.3: one JSON list after [TOOL_CALLS], each call with its 9-character id.
 NEMO_CALL = '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "abc123xyz"}]'

@@ -1,21 +1,23 @@
 from __future__ import annotations
 
 import itertools
-from types import SimpleNamespace
-from typing import cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.engine.grammar import check_grammar
-from server.engine.llama import LlamaRuntime
 from server.formats.chat_format import ParseOptions, ToolSpec
 from server.formats.constrain import call_constraint
 from server.formats.families.qwen3_coder import QWEN3_CODER, call_grammar
 from server.formats.parser import MessageStream
-from tests.unit.formats.stream_check import assert_streams_like_whole, parse_streamed, parse_whole, summary
+from tests.unit.formats.stream_check import (
+    NO_VOCAB,
+    assert_streams_like_whole,
+    parse_streamed,
+    parse_whole,
+    summary,
+)
 
-NO_VOCAB = cast(LlamaRuntime, SimpleNamespace(vocab=None))
 WEATHER_SCHEMA = {
     "type": "object",
     "properties": {
