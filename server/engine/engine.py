@@ -103,7 +103,7 @@ class Engine:
             min_prefix_reuse=min_prefix_reuse,
             name=name,
             use_numpy_sampler=use_numpy_sampler,
-            after_step=self._outbox.flush,
+            deliver_events=self._outbox.flush,
         )
         self.scheduler.start()
 

@@ -30,6 +30,8 @@ log = logging.getLogger("localchat.engine")
 BatchEntry = tuple[int, int, int, bool]
 # A sequence and the batch index of its logits
 Sampled = tuple[Sequence, int]
+# One llama_decode: its entries, the sequences in it, and where to sample
+Batch = tuple[list[BatchEntry], list[Sequence], list[Sampled]]
 # llama.cpp's CPU matmuls change their arithmetic from 8 rows on (measured: tokens of one sequence
 # decoded beside 7 others differ from the same sequence decoded alone; beside up to 6, they don't).
 MAX_INVARIANT_DECODE_ROWS = 7
@@ -64,12 +66,14 @@ class Scheduler:
         min_prefix_reuse: int = 1,
         name: str,
         use_numpy_sampler: bool = True,
-        after_step: Callable[[], None] = lambda: None,
+        deliver_events: Callable[[], None] = lambda: None,
     ) -> None:
         self.runtime = runtime
         self.use_numpy_sampler = use_numpy_sampler
-        # Called after each step (and after events sent outside one): delivers the events it emitted.
-        self.after_step = after_step
+        # Hands the events emitted so far to the event loop. Called just before each llama_decode, so
+        # the loop serialises and sends them while llama.cpp works without the GIL; and when the
+        # loop goes idle or events are sent outside a step.
+        self.deliver_events = deliver_events
         self.n_parallel = n_parallel
         self.max_queue = max_queue
         self.waiting: deque[Sequence] = deque()
@@ -102,7 +106,7 @@ class Scheduler:
         with self._wake:
             if self._is_stopping:
                 sequence.fail("the model is shutting down")
-                self.after_step()
+                self.deliver_events()
                 return
             if len(self.running) + len(self.waiting) >= self.n_parallel + self.max_queue:
                 raise QueueFull(f"{len(self.running)} requests running and {len(self.waiting)} waiting")
@@ -125,7 +129,7 @@ class Scheduler:
             sequence.fail("the model was unloaded")
         self.running.clear()
         self.waiting.clear()
-        self.after_step()
+        self.deliver_events()
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -144,7 +148,8 @@ class Scheduler:
                 for sequence in list(self.running):
                     self._end(sequence, failure=f"generation failed: {exc}")
             self.num_kv_tokens = sum(self.runtime.num_cached(slot.seq_id) for slot in self.slots.slots)
-            self.after_step()
+            if not self.running:
+                self.deliver_events()  # no decode follows to deliver them
             self.times.num_steps += 1
             self.times.total += time.perf_counter() - started
 
@@ -153,15 +158,22 @@ class Scheduler:
         self._admit_waiting()
         if not self.running:
             return
-        # Two decodes per step at most: one token of every running stream, then one chunk of one
-        # prompt. llama.cpp would split a mixed batch into equal-length micro-batches anyway (one KV
-        # stream per sequence); keeping prompts apart makes their arithmetic independent of whoever
-        # else is running, so a seed gives the same text alone or beside others.
-        for batch in [*self._decode_batches(), self._prefill_batch()]:
+        if self.runtime.config.is_batch_invariant:
+            # One token of every running stream, then one chunk of one prompt in a call of its own:
+            # its arithmetic is then independent of whoever else is running, so a seed gives the
+            # same text alone or beside others.
+            batches = [*self._decode_batches(), self._prefill_batch()]
+        else:
+            # Everything in one llama_decode, as llama-server does: every stream's next token plus
+            # as many pending prompt tokens as fit in n_batch, so prompts arriving together start
+            # together instead of one per step.
+            batches = self._packed_batches()
+        for batch in batches:
             if batch is not None:
                 self._run_batch(*batch)
 
     def _run_batch(self, entries: list[BatchEntry], members: list[Sequence], sampled: list[Sampled]) -> None:
+        self.deliver_events()
         started = time.perf_counter()
         try:
             self.runtime.decode(entries)
@@ -222,7 +234,7 @@ class Scheduler:
             return NumpySampler(request.sampling, penalty_window=request.max_tokens)
         return SamplerChain(self.runtime, request.sampling, penalty_window=request.max_tokens)
 
-    def _decode_batches(self) -> list[tuple[list[BatchEntry], list[Sequence], list[Sampled]]]:
+    def _decode_batches(self) -> list[Batch]:
         # Ascending seq_ids: llama.cpp decodes consecutive sequences in one micro-batch, and splits
         # them into one micro-batch each otherwise.
         decoding = sorted(
@@ -235,13 +247,34 @@ class Scheduler:
             batches.append((entries, group, [(sequence, index) for index, sequence in enumerate(group)]))
         return batches
 
-    def _prefill_batch(self) -> tuple[list[BatchEntry], list[Sequence], list[Sampled]] | None:
+    def _packed_batches(self) -> list[Batch]:
+        """The decode rows (in n_batch-sized calls), the last call topped up with prompt chunks."""
+        batches = self._decode_batches()
+        entries, members, sampled = batches.pop() if batches else ([], [], [])
+        budget = self.runtime.n_batch - len(entries)
+        for sequence in [s for s in self.running if s.status is SequenceStatus.PREFILLING]:
+            if budget <= 0:
+                break
+            chunk_entries, _, chunk_sampled = self._prefill_chunk(sequence, budget)
+            offset = len(entries)
+            entries = [*entries, *chunk_entries]
+            members = [*members, sequence]
+            sampled = [*sampled, *((seq, offset + index) for seq, index in chunk_sampled)]
+            budget -= len(chunk_entries)
+        if entries:
+            batches.append((entries, members, sampled))
+        return batches
+
+    def _prefill_batch(self) -> Batch | None:
         """The next chunk of the oldest pending prompt; a long prompt delays streams by one chunk."""
         sequence = next((s for s in self.running if s.status is SequenceStatus.PREFILLING), None)
         if sequence is None:
             return None
+        return self._prefill_chunk(sequence, self.runtime.n_batch)
+
+    def _prefill_chunk(self, sequence: Sequence, size: int) -> Batch:
         start = sequence.num_prefilled
-        chunk = sequence.request.prompt_tokens[start : start + self.runtime.n_batch]
+        chunk = sequence.request.prompt_tokens[start : start + size]
         is_complete = start + len(chunk) == sequence.num_prompt_tokens
         entries = [
             (token, start + offset, sequence.seq_id, is_complete and offset == len(chunk) - 1)

@@ -816,3 +816,27 @@ def test_scheduler_submit_after_stop_fails_the_sequence(samplers: Samplers, runt
     _, events = _submit(scheduler, _prompt(3))
     assert events == [Failed("the model is shutting down")]
     assert scheduler.num_waiting == 0
+
+
+def test_scheduler_without_batch_invariance_packs_prompts_with_running_streams(samplers: Samplers) -> None:
+    runtime = FakeRuntime(n_batch=16, is_batch_invariant=False)
+    scheduler = _scheduler(runtime, n_parallel=4)
+    running, _ = _submit(scheduler, _prompt(3))
+    scheduler.step()  # its prompt, then it decodes
+    second, _ = _submit(scheduler, _prompt(4, first=50))
+    third, _ = _submit(scheduler, _prompt(5, first=70))
+    calls = _step(scheduler, runtime)
+    assert len(calls) == 1  # one llama_decode for the stream's token and both new prompts
+    assert [seq_id for *_, seq_id, _ in calls[0]] == [running.seq_id] + [second.seq_id] * 4 + [
+        third.seq_id
+    ] * 5
+    assert second.num_completion_tokens == third.num_completion_tokens == 1
+
+
+def test_scheduler_without_batch_invariance_splits_a_prompt_over_the_room_left(samplers: Samplers) -> None:
+    runtime = FakeRuntime(n_batch=8, is_batch_invariant=False)
+    scheduler = _scheduler(runtime, n_parallel=2)
+    long_prompt, _ = _submit(scheduler, _prompt(12))
+    calls = _step(scheduler, runtime) + _step(scheduler, runtime)
+    assert [len(call) for call in calls] == [8, 4]
+    assert long_prompt.num_completion_tokens == 1
