@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,8 +157,11 @@ class LlamaRuntime:
 
     # -- decoding -----------------------------------------------------------------------------------
 
-    def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
-        """One llama_decode over (token, position, seq_id, wants_logits) entries."""
+    def decode(
+        self, entries: list[tuple[int, int, int, bool]], *, before_compute: Callable[[], None] | None = None
+    ) -> None:
+        """One llama_decode over (token, position, seq_id, wants_logits) entries. `before_compute` runs
+        once the batch is built, right before llama.cpp takes over (and releases the GIL)."""
         if len(entries) > self.n_batch:
             raise DecodeError(f"batch of {len(entries)} exceeds n_batch {self.n_batch}")
         batch = self._batch
@@ -168,6 +172,8 @@ class LlamaRuntime:
             batch.seq_id[index][0] = seq_id
             batch.logits[index] = wants_logits
         batch.n_tokens = len(entries)
+        if before_compute is not None:
+            before_compute()
         status = llama_cpp.llama_decode(self.ctx, batch)
         if status != 0:
             raise DecodeError(f"llama_decode returned {status}")

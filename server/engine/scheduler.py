@@ -173,10 +173,9 @@ class Scheduler:
                 self._run_batch(*batch)
 
     def _run_batch(self, entries: list[BatchEntry], members: list[Sequence], sampled: list[Sampled]) -> None:
-        self.deliver_events()
         started = time.perf_counter()
         try:
-            self.runtime.decode(entries)
+            self.runtime.decode(entries, before_compute=self.deliver_events)
         except DecodeError as exc:
             for sequence in members:
                 self._end(sequence, failure=str(exc))

@@ -49,8 +49,10 @@ class FakeRuntime:
         self.fail_if: Callable[[list[BatchEntry]], bool] = lambda entries: False
         self.pieces: dict[int, bytes] = {}
 
-    def decode(self, entries: list[BatchEntry]) -> None:
+    def decode(self, entries: list[BatchEntry], *, before_compute: Callable[[], None] | None = None) -> None:
         entries = list(entries)
+        if before_compute is not None:
+            before_compute()
         self.calls.append(entries)
         if len(entries) > self.n_batch:
             raise DecodeError(f"batch of {len(entries)} exceeds n_batch {self.n_batch}")
