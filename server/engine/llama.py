@@ -55,7 +55,7 @@ class RuntimeConfig:
     # Same seed, same text whether a request decodes alone or beside others (a few % slower).
     is_batch_invariant: bool = False
     # One KV cache for all sequences; each is still held to n_ctx / n_seq_max positions.
-    is_kv_unified: bool = False
+    is_kv_unified: bool = True
     # llama.cpp's repacked/AMX weight layouts (faster; off where they fail, see cpu_probe).
     use_extra_buffers: bool = True
 

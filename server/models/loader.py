@@ -95,7 +95,8 @@ def load_model(entry: ModelEntry, info: ModelInfo, settings: Settings) -> Loaded
         n_batch=settings.n_batch,
         n_seq_max=settings.n_parallel,
         is_batch_invariant=settings.batch_invariant,
-        is_kv_unified=settings.kv_unified,
+        # A shared cache makes attention span the other sequences' (masked) cells: not invariant.
+        is_kv_unified=settings.kv_unified and not settings.batch_invariant,
         use_extra_buffers=settings.batch_invariant or extra_buffers_work(entry.path),
         n_threads=settings.n_threads or os.cpu_count() or 1,
         n_gpu_layers=n_gpu_layers,
