@@ -100,6 +100,14 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         return APIError(exc.status_code, message, headers=dict(exc.headers or {})).to_response()
 
+    @app.exception_handler(UnicodeError)
+    async def _unicode(_: Request, exc: UnicodeError) -> JSONResponse:
+        # JSON may spell a lone surrogate ("\\ud800"), which no UTF-8 text can carry to the model.
+        return invalid_request(
+            "The request contains text that is not valid Unicode (a lone surrogate such as \\ud800).",
+            code="invalid_unicode",
+        ).to_response()
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")

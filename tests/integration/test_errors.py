@@ -94,3 +94,14 @@ def test_server_keeps_serving_after_bad_input(http: httpx.Client, client: openai
         http.post("/v1/chat/completions", content=b"not json", headers={"content-type": "application/json"})
     assert http.get("/health").status_code == 200
     assert client.chat.completions.create(model=BASE_MODEL, messages=HELLO, max_tokens=2).choices
+
+
+def test_lone_surrogate_is_a_400_and_the_connection_keeps_serving(http: httpx.Client) -> None:
+    body = '{"messages": [{"role": "user", "content": "\\ud800"}], "max_tokens": 2}'
+    response = http.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_unicode"
+    again = http.post(
+        "/v1/chat/completions", json={"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+    )
+    assert again.status_code == 200
