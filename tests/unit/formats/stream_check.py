@@ -3,10 +3,12 @@ whole gives, with every streamed field only ever growing."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import cast
 
+from server.engine.grammar import check_grammar
 from server.engine.llama import LlamaRuntime
 from server.formats.chat_format import ChatFormat, ParseOptions, ToolSpec
 from server.formats.message import ParsedMessage
@@ -62,3 +64,16 @@ def assert_streams_like_whole(text: str, fmt: ChatFormat, options: ParseOptions 
     for size in (1, 2, 3, 5, 8):
         assert summary(parse_streamed(split_every(text, size), fmt, options)) == summary(whole), size
     return whole
+
+
+def assert_constraints_parse(fmt: ChatFormat, tools: Sequence[ToolSpec] = TOOLS) -> None:
+    """Every grammar the family makes (parallel or not, forced or lazy, thought open or not) parses in
+    llama.cpp, trigger regexes included."""
+    from server.formats.constrain import call_constraint
+
+    for is_parallel, is_forced, is_reasoning_open in itertools.product((False, True), repeat=3):
+        constraint = call_constraint(
+            fmt, tools, is_parallel=is_parallel, is_forced=is_forced, is_reasoning_open=is_reasoning_open
+        )
+        assert constraint is not None
+        check_grammar(NO_VOCAB, constraint.grammar, constraint.triggers)

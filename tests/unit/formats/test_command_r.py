@@ -5,15 +5,13 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.engine.grammar import check_grammar
 from server.formats.chat_format import ParseOptions
-from server.formats.constrain import call_constraint
 from server.formats.families.command_r import COMMAND_R, call_grammar
 from server.formats.parser import MessageStream
 from tests.unit.formats.stream_check import (
-    NO_VOCAB,
     TOOLS,
     TOOLS_ON,
+    assert_constraints_parse,
     assert_streams_like_whole,
     parse_streamed,
     parse_whole,
@@ -98,16 +96,7 @@ def test_command_r_plain_text() -> None:
 
 
 def test_command_r_grammar_parses_in_llama_cpp() -> None:
-    for is_parallel, is_forced, is_reasoning_open in itertools.product((False, True), repeat=3):
-        constraint = call_constraint(
-            COMMAND_R,
-            TOOLS,
-            is_parallel=is_parallel,
-            is_forced=is_forced,
-            is_reasoning_open=is_reasoning_open,
-        )
-        assert constraint is not None
-        check_grammar(NO_VOCAB, constraint.grammar, constraint.triggers)
+    assert_constraints_parse(COMMAND_R)
     grammar = call_grammar(TOOLS, True)
     assert '"<|START_ACTION|>[\\n    "' in grammar and '"\\n]<|END_ACTION|>"' in grammar
 

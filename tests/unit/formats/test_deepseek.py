@@ -8,9 +8,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.engine.grammar import check_grammar
 from server.formats.chat_format import ChatFormat, ParseOptions, ToolSpec
-from server.formats.constrain import call_constraint
 from server.formats.families.deepseek import (
     DEEPSEEK_R1,
     DEEPSEEK_V3,
@@ -20,7 +18,7 @@ from server.formats.families.deepseek import (
     v3_call_grammar,
 )
 from tests.unit.formats.stream_check import (
-    NO_VOCAB,
+    assert_constraints_parse,
     assert_streams_like_whole,
     parse_streamed,
     parse_whole,
@@ -185,29 +183,20 @@ def test_deepseek_v3_2_plain_text() -> None:
     assert summary(assert_streams_like_whole(text, DEEPSEEK_V3_2)) == ("Simple.", "Use <b>bold</b> text.", [])
 
 
-def _assert_grammars_parse(fmt: ChatFormat) -> None:
-    for is_parallel, is_forced, is_reasoning_open in itertools.product((False, True), repeat=3):
-        constraint = call_constraint(
-            fmt, TOOLS, is_parallel=is_parallel, is_forced=is_forced, is_reasoning_open=is_reasoning_open
-        )
-        assert constraint is not None
-        check_grammar(NO_VOCAB, constraint.grammar, constraint.triggers)
-
-
 def test_deepseek_r1_grammar_parses_in_llama_cpp() -> None:
-    _assert_grammars_parse(DEEPSEEK_R1)
+    assert_constraints_parse(DEEPSEEK_R1, TOOLS)
     assert '"<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\\n```json\\n"' in r1_call_grammar(
         TOOLS, False
     )
 
 
 def test_deepseek_v3_grammar_parses_in_llama_cpp() -> None:
-    _assert_grammars_parse(DEEPSEEK_V3)
+    assert_constraints_parse(DEEPSEEK_V3, TOOLS)
     assert '"<｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>"' in v3_call_grammar(TOOLS, True)
 
 
 def test_deepseek_v3_2_grammar_parses_in_llama_cpp() -> None:
-    _assert_grammars_parse(DEEPSEEK_V3_2)
+    assert_constraints_parse(DEEPSEEK_V3_2, TOOLS)
     grammar = dsml_call_grammar(TOOLS, False)
     assert '"<｜DSML｜parameter name=\\"city\\" string=\\"true\\">"' in grammar
     assert '"<｜DSML｜parameter name=\\"days\\" string=\\"false\\">"' in grammar

@@ -6,9 +6,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.engine.grammar import check_grammar
 from server.formats.chat_format import ChatFormat, ParseOptions
-from server.formats.constrain import call_constraint
 from server.formats.families.functionary import (
     FUNCTIONARY_V3_1,
     FUNCTIONARY_V3_2,
@@ -17,9 +15,9 @@ from server.formats.families.functionary import (
 )
 from server.formats.parser import MessageStream
 from tests.unit.formats.stream_check import (
-    NO_VOCAB,
     TOOLS,
     TOOLS_ON,
+    assert_constraints_parse,
     assert_streams_like_whole,
     parse_streamed,
     parse_whole,
@@ -92,12 +90,7 @@ def test_functionary_v3_2_recipient_is_held_back_until_known() -> None:
 
 
 def test_functionary_v3_2_grammar_parses_in_llama_cpp() -> None:
-    for is_parallel, is_forced in itertools.product((False, True), repeat=2):
-        constraint = call_constraint(
-            FUNCTIONARY_V3_2, TOOLS, is_parallel=is_parallel, is_forced=is_forced, is_reasoning_open=False
-        )
-        assert constraint is not None
-        check_grammar(NO_VOCAB, constraint.grammar, constraint.triggers)
+    assert_constraints_parse(FUNCTIONARY_V3_2)
     grammar = call_grammar_v3_2(TOOLS, True)
     assert '"get_weather\\n" get-weather-args' in grammar
     assert 'root ::= ">>>"? call ( ">>>" call )*' in grammar
@@ -164,12 +157,7 @@ def test_functionary_v3_1_plain_text() -> None:
 
 
 def test_functionary_v3_1_grammar_parses_in_llama_cpp() -> None:
-    for is_parallel, is_forced in itertools.product((False, True), repeat=2):
-        constraint = call_constraint(
-            FUNCTIONARY_V3_1, TOOLS, is_parallel=is_parallel, is_forced=is_forced, is_reasoning_open=False
-        )
-        assert constraint is not None
-        check_grammar(NO_VOCAB, constraint.grammar, constraint.triggers)
+    assert_constraints_parse(FUNCTIONARY_V3_1)
     grammar = call_grammar_v3_1(TOOLS, True)
     assert '"<function=get_weather>" get-weather-args "</function>"' in grammar
     assert "root ::= call+" in grammar

@@ -6,15 +6,14 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.engine.grammar import check_grammar
 from server.formats.chat_format import ParseOptions
 from server.formats.constrain import call_constraint
 from server.formats.families.gpt_oss import GPT_OSS, call_grammar
 from server.formats.parser import MessageStream
 from tests.unit.formats.stream_check import (
-    NO_VOCAB,
     TOOLS,
     TOOLS_ON,
+    assert_constraints_parse,
     assert_streams_like_whole,
     parse_streamed,
     parse_whole,
@@ -135,12 +134,7 @@ def test_gpt_oss_call_streams_its_arguments() -> None:
 
 
 def test_gpt_oss_grammar_parses_in_llama_cpp() -> None:
-    for is_parallel, is_forced in itertools.product((False, True), repeat=2):
-        constraint = call_constraint(
-            GPT_OSS, TOOLS, is_parallel=is_parallel, is_forced=is_forced, is_reasoning_open=False
-        )
-        assert constraint is not None
-        check_grammar(NO_VOCAB, constraint.grammar, constraint.triggers)
+    assert_constraints_parse(GPT_OSS)
     grammar = call_grammar(TOOLS, False)
     assert '"<|channel|>commentary to=functions.get_weather"' in grammar
     assert '" to=functions.get_weather<|channel|>commentary"' in grammar

@@ -5,14 +5,12 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.engine.grammar import check_grammar
-from server.formats.constrain import call_constraint
 from server.formats.families.granite import GRANITE, call_grammar
 from server.formats.parser import MessageStream
 from tests.unit.formats.stream_check import (
-    NO_VOCAB,
     TOOLS,
     TOOLS_ON,
+    assert_constraints_parse,
     assert_streams_like_whole,
     parse_streamed,
     parse_whole,
@@ -85,12 +83,7 @@ def test_granite_plain_text() -> None:
 
 
 def test_granite_grammar_parses_in_llama_cpp() -> None:
-    for is_parallel, is_forced, is_reasoning_open in itertools.product((False, True), repeat=3):
-        constraint = call_constraint(
-            GRANITE, TOOLS, is_parallel=is_parallel, is_forced=is_forced, is_reasoning_open=is_reasoning_open
-        )
-        assert constraint is not None
-        check_grammar(NO_VOCAB, constraint.grammar, constraint.triggers)
+    assert_constraints_parse(GRANITE)
     assert 'root ::= "<|tool_call|>[" call-object "]"' in call_grammar(TOOLS, False)
 
 

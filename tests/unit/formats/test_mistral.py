@@ -5,13 +5,11 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.engine.grammar import check_grammar
 from server.formats.chat_format import ChatFormat
-from server.formats.constrain import call_constraint
 from server.formats.families.mistral import MISTRAL, MISTRAL_NEMO, call_grammar, nemo_call_grammar
 from tests.unit.formats.stream_check import (
-    NO_VOCAB,
     TOOLS,
+    assert_constraints_parse,
     assert_streams_like_whole,
     parse_streamed,
     parse_whole,
@@ -110,23 +108,14 @@ def test_mistral_plain_text() -> None:
     assert summary(assert_streams_like_whole(text, MISTRAL)) == ("", text, [])
 
 
-def _assert_grammars_parse(fmt: ChatFormat) -> None:
-    for is_parallel, is_forced in itertools.product((False, True), repeat=2):
-        constraint = call_constraint(
-            fmt, TOOLS, is_parallel=is_parallel, is_forced=is_forced, is_reasoning_open=False
-        )
-        assert constraint is not None
-        check_grammar(NO_VOCAB, constraint.grammar, constraint.triggers)
-
-
 def test_mistral_nemo_grammar_parses_in_llama_cpp() -> None:
-    _assert_grammars_parse(MISTRAL_NEMO)
+    assert_constraints_parse(MISTRAL_NEMO)
     grammar = nemo_call_grammar(TOOLS, False)
     assert '"[TOOL_CALLS][" ' in grammar and '\\"id\\": \\"' in grammar
 
 
 def test_mistral_grammar_parses_in_llama_cpp() -> None:
-    _assert_grammars_parse(MISTRAL)
+    assert_constraints_parse(MISTRAL)
     grammar = call_grammar(TOOLS, True)
     assert '"[TOOL_CALLS]get_weather"' in grammar and '"[ARGS]"' in grammar
 

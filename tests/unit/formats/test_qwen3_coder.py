@@ -5,13 +5,11 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.engine.grammar import check_grammar
 from server.formats.chat_format import ParseOptions, ToolSpec
-from server.formats.constrain import call_constraint
 from server.formats.families.qwen3_coder import QWEN3_CODER, call_grammar
 from server.formats.parser import MessageStream
 from tests.unit.formats.stream_check import (
-    NO_VOCAB,
+    assert_constraints_parse,
     assert_streams_like_whole,
     parse_streamed,
     parse_whole,
@@ -170,16 +168,7 @@ def test_qwen3_coder_other_values_stream_once_whole() -> None:
 
 
 def test_qwen3_coder_grammar_parses_in_llama_cpp() -> None:
-    for is_parallel, is_forced, is_reasoning_open in itertools.product((False, True), repeat=3):
-        constraint = call_constraint(
-            QWEN3_CODER,
-            TOOLS,
-            is_parallel=is_parallel,
-            is_forced=is_forced,
-            is_reasoning_open=is_reasoning_open,
-        )
-        assert constraint is not None
-        check_grammar(NO_VOCAB, constraint.grammar, constraint.triggers)
+    assert_constraints_parse(QWEN3_CODER, TOOLS)
 
 
 def test_qwen3_coder_grammar_writes_the_xml_with_typed_values() -> None:
