@@ -73,9 +73,9 @@ def _streamed_calls(stream: Any) -> tuple[dict[int, dict[str, str]], str | None,
     return calls, finish, content
 
 
-@pytest.mark.parametrize("model", TEMPLATED)
-def test_required_gives_a_schema_valid_call(tools_client: openai.OpenAI, model: str) -> None:
-    reply = tools_client.chat.completions.create(
+def _one_weather_call(client: openai.OpenAI, model: str) -> Any:
+    """tool_choice "required" with one tool and no parallel calls, seeded."""
+    return client.chat.completions.create(
         model=model,
         messages=ASK,
         tools=[WEATHER],
@@ -84,6 +84,11 @@ def test_required_gives_a_schema_valid_call(tools_client: openai.OpenAI, model: 
         max_tokens=80,
         seed=3,
     )
+
+
+@pytest.mark.parametrize("model", TEMPLATED)
+def test_required_gives_a_schema_valid_call(tools_client: openai.OpenAI, model: str) -> None:
+    reply = _one_weather_call(tools_client, model)
     choice = reply.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.content is None
@@ -186,15 +191,7 @@ def test_base_model_calls_through_the_generic_json_format(
         "/v1/chat/render", json={"model": BASE_MODEL, "messages": ASK, "tools": [WEATHER]}
     ).json()
     assert '"name": "get_weather"' in rendered["prompt"] and '{"tool_calls": [' in rendered["prompt"]
-    reply = tools_client.chat.completions.create(
-        model=BASE_MODEL,
-        messages=ASK,
-        tools=[WEATHER],
-        tool_choice="required",
-        parallel_tool_calls=False,
-        max_tokens=80,
-        seed=3,
-    )
+    reply = _one_weather_call(tools_client, BASE_MODEL)
     (call,) = reply.choices[0].message.tool_calls
     assert call.function.name == "get_weather"
     _assert_valid_weather(call.function.arguments)
@@ -203,15 +200,7 @@ def test_base_model_calls_through_the_generic_json_format(
 def test_tool_loop_renders_the_result_into_the_next_prompt(
     tools_client: openai.OpenAI, tools_http: httpx.Client
 ) -> None:
-    first = tools_client.chat.completions.create(
-        model="qwen-tools",
-        messages=ASK,
-        tools=[WEATHER],
-        tool_choice="required",
-        parallel_tool_calls=False,
-        max_tokens=80,
-        seed=3,
-    )
+    first = _one_weather_call(tools_client, "qwen-tools")
     call = first.choices[0].message.tool_calls[0]
     conversation = [
         *ASK,
