@@ -3,7 +3,7 @@
 
 mirror SUITE            print the apt mirror URI the host uses for SUITE (e.g. bookworm)
 wait-healthy URL SECS   poll URL/health until 200; print the seconds it took
-check-chat URL          one chat completion and one streamed one, with their answers checked
+check-chat URL          the playground page, one chat completion and one streamed one, answers checked
 """
 
 from __future__ import annotations
@@ -104,7 +104,17 @@ def _check(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
+def check_playground(url: str) -> None:
+    """The playground's files are package data: a wheel without them would serve a blank page."""
+    for path, kind in (("/playground", "text/html"), ("/playground/assets/main.js", "text/javascript")):
+        with urllib.request.urlopen(f"{url}{path}", timeout=10) as response:
+            _check(response.headers.get("content-type", "").startswith(kind), f"{path}: not {kind}")
+            _check(len(response.read()) > 0, f"{path}: empty")
+    print("playground: page and scripts served")
+
+
 def check_chat(url: str) -> int:
+    check_playground(url)
     with urllib.request.urlopen(_post(f"{url}/v1/chat/completions", CHAT), timeout=120) as response:
         reply = json.load(response)
     _check(reply.get("object") == "chat.completion", f"not a chat.completion: {reply}")

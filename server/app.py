@@ -16,6 +16,7 @@ from server.api.middleware import install_service_layer
 from server.config import Settings
 from server.models.catalog import Catalog, ModelNotFound
 from server.models.pool import ModelPool, ModelUnavailable
+from server.playground import install_playground
 
 log = logging.getLogger("localchat")
 
@@ -61,4 +62,6 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
     install_service_layer(app, settings)
     for module in (chat, completions, models, ops):
         app.include_router(module.router)
+    if settings.playground:
+        install_playground(app)
     return app

@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="download a catalog model that names a Hugging Face repo on its first use",
     )
+    serve.add_argument(
+        "--no-playground",
+        dest="playground",
+        action="store_false",
+        default=None,
+        help="do not serve the browser playground at /playground",
+    )
     models = commands.add_parser("models", help="list the catalog")
     _add_setting_flags(models)
     pull = commands.add_parser(

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Larger request bodies get 413, counted while reading, so a missing Content-Length does not help.
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1)
+    # The browser playground at /playground (static files; every API call it makes is checked as usual).
+    playground: bool = True
     # After SIGTERM, how long requests in flight may keep going before their streams are ended.
     shutdown_grace_seconds: float = Field(30.0, ge=0)
 

@@ -1,4 +1,5 @@
-"""Optional API keys: `Authorization: Bearer <key>` on every route except /health and CORS preflights.
+"""Optional API keys: `Authorization: Bearer <key>` on every route except /health, CORS preflights and
+any paths the app declares open (the playground's static files).
 
 Installed only when keys are configured. A missing or wrong key gets a 401 in the OpenAI envelope
 (type authentication_error, code invalid_api_key), the answer openai clients expect.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -47,8 +48,11 @@ def _is_preflight(scope: Scope) -> bool:
 class APIKeyAuth:
     """Pure ASGI middleware; keys are compared in constant time, every key every time."""
 
-    def __init__(self, app: ASGIApp, keys: Iterable[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, keys: Iterable[str], is_open: Callable[[str], bool] = lambda path: False
+    ) -> None:
         self.app = app
+        self._is_open = is_open
         self._digests = tuple(_digest(key.encode()) for key in keys)
         if not self._digests:
             raise ValueError("APIKeyAuth needs at least one key")
@@ -64,7 +68,8 @@ class APIKeyAuth:
         return matched
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or _is_preflight(scope):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN_PATHS or self._is_open(path) or _is_preflight(scope):
             await self.app(scope, receive, send)
             return
         token = bearer_token(scope)

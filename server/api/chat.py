@@ -36,6 +36,7 @@ from server.api.protocol import (
     ToolCallChunk,
     new_id,
 )
+from server.api.render import render_response
 from server.api.sse import stream_envelope
 from server.api.tools import ToolUse, template_messages, template_variables, tool_use, with_system_text
 from server.engine.sampling import TokenLogprob
@@ -253,11 +254,11 @@ async def render_chat(request: Request, body: ChatCompletionRequest, model: str 
 
 async def _render(loaded: LoadedModel, body: ChatCompletionRequest) -> RenderResponse:
     prepared = _prepare(loaded, body)
-    return RenderResponse(
-        model=prepared.model.name,
+    return render_response(
+        loaded,
         prompt=prepared.prompt.text,
         tokens=prepared.tokens,
-        num_tokens=len(prepared.tokens),
         uses_template=prepared.prompt.uses_template,
-        stops=list(prepared.prompt.stops),
+        stops=prepared.prompt.stops,
+        chat_format=prepared.fmt.name,
     )

@@ -20,7 +20,8 @@ from server.api.generation import (
 )
 from server.api.logprobs import completion_logprobs
 from server.api.model_lease import respond_with_model
-from server.api.protocol import Completion, CompletionChoice, CompletionRequest, new_id
+from server.api.protocol import Completion, CompletionChoice, CompletionRequest, RenderResponse, new_id
+from server.api.render import render_response
 from server.api.sse import stream_envelope
 from server.engine.sampling import TokenLogprob
 from server.engine.sequence import GenerationRequest, Usage
@@ -85,10 +86,8 @@ class _CompletionChunks:
         return self._chunk(None, usage)
 
 
-@router.post("/v1/completions", response_model=None)
-async def create_completion(
-    request: Request, body: CompletionRequest, model: str | None = Query(None)
-) -> Any:
+def _check_request(body: CompletionRequest) -> None:
+    """Refuse what /v1/completions does not support; its render route refuses the same bodies."""
     check_single_choice(body)
     if body.best_of is not None and body.best_of > 1:
         raise invalid_request("Only best_of=1 is supported.", param="best_of", code="unsupported_value")
@@ -102,9 +101,35 @@ async def create_completion(
             param="logprobs",
             code="unsupported_value",
         )
+
+
+@router.post("/v1/completions", response_model=None)
+async def create_completion(
+    request: Request, body: CompletionRequest, model: str | None = Query(None)
+) -> Any:
+    _check_request(body)
     name = model_name(model, body.model, request.app.state.settings)
     return await respond_with_model(
         request, name, is_stream=body.stream, respond=lambda loaded: _complete(request, body, loaded)
+    )
+
+
+@router.post("/v1/completions/render", response_model=RenderResponse)
+async def render_completion(
+    request: Request, body: CompletionRequest, model: str | None = Query(None)
+) -> Any:
+    """localchat extension: the prompt's tokens exactly as /v1/completions would feed them."""
+    _check_request(body)
+    name = model_name(model, body.model, request.app.state.settings)
+    return await respond_with_model(
+        request, name, is_stream=False, respond=lambda loaded: _render(body, loaded)
+    )
+
+
+async def _render(body: CompletionRequest, loaded: LoadedModel) -> RenderResponse:
+    tokens, prompt_text = _prompt_tokens(body, loaded)
+    return render_response(
+        loaded, prompt=prompt_text, tokens=tokens, uses_template=False, stops=(), chat_format=None
     )
 
 

@@ -20,6 +20,7 @@ from server.api.metrics import Metrics
 from server.api.request_tracking import REQUEST_ID_HEADER, RequestTracking
 from server.api.shutdown_gate import ShutdownGate
 from server.config import Settings
+from server.playground import is_playground_path
 from server.shutdown import ShutdownState
 
 CORS_MAX_AGE_SECONDS = 600
@@ -33,7 +34,8 @@ def install_service_layer(app: FastAPI, settings: Settings) -> None:
     # Each add_middleware wraps the ones added before it, so the innermost layer comes first.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.api_key:
-        app.add_middleware(APIKeyAuth, keys=settings.api_key)
+        is_open = is_playground_path if settings.playground else (lambda path: False)
+        app.add_middleware(APIKeyAuth, keys=settings.api_key, is_open=is_open)
     app.add_middleware(ShutdownGate, state=app.state.shutdown)
     if settings.cors_origins:
         app.add_middleware(

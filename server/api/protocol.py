@@ -227,9 +227,11 @@ class FunctionCallDelta(BaseModel):
 
     @model_serializer
     def _present_fields_only(self) -> dict[str, str]:
-        return {"name": self.name, "arguments": self.arguments} if self.name is not None else {
-            "arguments": self.arguments
-        }
+        return (
+            {"name": self.name, "arguments": self.arguments}
+            if self.name is not None
+            else {"arguments": self.arguments}
+        )
 
 
 class ToolCallChunk(BaseModel):
@@ -334,12 +336,24 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+class RenderSegment(BaseModel):
+    text: str
+    # A control token (<bos>, <start_of_turn>, ...) rather than text.
+    special: bool
+
+
 class RenderResponse(BaseModel):
-    """localchat extension: the exact prompt a chat request would send to the model."""
+    """localchat extension: the exact prompt a request would send to the model."""
 
     model: str
     prompt: str
     tokens: list[int]
     num_tokens: int
     uses_template: bool
+    # Where the template came from ("tokenizer.chat_template", "models.yaml", ...); None: no template.
+    template: str | None
+    # The tool-call/reasoning family (chat only).
+    chat_format: str | None
     stops: list[str]
+    # The tokens as text, special tokens apart; together they are the prompt as the model reads it.
+    segments: list[RenderSegment]

@@ -120,6 +120,17 @@ class ModelInfo:
     def has_chat_template(self) -> bool:
         return self.template is not None
 
+    @property
+    def template_origin(self) -> str | None:
+        """Where the template in use was read from, as a user would look it up."""
+        if self.template is None:
+            return None
+        if self.entry.chat_template_override is not None:
+            return "models.yaml"
+        if self.entry.chat_template_name == DEFAULT_TEMPLATE:
+            return "tokenizer.chat_template"
+        return f"tokenizer.chat_template.{self.entry.chat_template_name}"
+
     @cached_property
     def chat_format(self) -> ChatFormat:
         if self.entry.chat_format_override is not None:

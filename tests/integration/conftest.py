@@ -3,8 +3,6 @@ with a Gemma chat template written into its GGUF metadata (the instruct path).""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import openai
 import pytest
 
 from server.models.bundled import assemble_bundled_model
+from tests.support.gguf_copies import copy_with_template
 
 from .model_servers import N_CTX, RunningServer, start_server, stop
 from .tool_models import TOOL_MODELS, gguf_with_template
@@ -37,21 +36,7 @@ def base_model_path() -> Path:
 def instruct_model_path(base_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled base model with the Gemma instruct template added to its metadata."""
     target = tmp_path_factory.mktemp("instruct") / "gemma-3-270m-it-template.gguf"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gguf.scripts.gguf_new_metadata",
-            str(base_model_path),
-            str(target),
-            "--chat-template-file",
-            str(GEMMA_TEMPLATE),
-            "--force",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return target
+    return copy_with_template(base_model_path, GEMMA_TEMPLATE, target)
 
 
 @pytest.fixture(scope="session")

@@ -71,3 +71,60 @@ def test_template_refusal_is_400(http: httpx.Client) -> None:
     response = http.post("/v1/chat/completions", json={"model": INSTRUCT_MODEL, "messages": bad_order})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "chat_template_error"
+
+
+def _detokenized(http: httpx.Client, tokens: list[int]) -> str:
+    """The token ids read back through /v1/completions/render, special tokens spelled out."""
+    response = http.post("/v1/completions/render", json={"model": INSTRUCT_MODEL, "prompt": tokens})
+    assert response.status_code == 200, response.text
+    return "".join(segment["text"] for segment in response.json()["segments"])
+
+
+def test_render_segments_mark_the_templates_special_tokens(http: httpx.Client) -> None:
+    rendered = _render(http, INSTRUCT_MODEL, CONVERSATION)
+    assert rendered["template"] == "tokenizer.chat_template"
+    assert rendered["chat_format"] == "generic"
+    segments = rendered["segments"]
+    assert "".join(segment["text"] for segment in segments) == EXPECTED_PROMPT
+    special = [segment["text"] for segment in segments if segment["special"]]
+    assert special == ["<bos>"] + ["<start_of_turn>", "<end_of_turn>"] * 3 + ["<start_of_turn>"]
+    assert {"text": "user\nBe brief.\n\nWhat is 2+2?", "special": False} in segments
+
+
+def test_render_segments_of_the_base_transcript_have_only_bos(http: httpx.Client) -> None:
+    rendered = _render(http, BASE_MODEL, [{"role": "user", "content": "<start_of_turn> café"}])
+    assert (rendered["template"], rendered["uses_template"]) == (None, False)
+    segments = rendered["segments"]
+    assert segments[0] == {"text": "<bos>", "special": True}
+    assert [segment for segment in segments[1:] if segment["special"]] == []
+    # The model reads a leading <bos> the prompt text does not show; the segments show it.
+    assert "".join(segment["text"] for segment in segments) == "<bos>" + rendered["prompt"]
+    assert _detokenized(http, rendered["tokens"]) == "<bos>" + rendered["prompt"]
+
+
+def test_completions_render_matches_what_completions_feed_the_model(
+    client: openai.OpenAI, http: httpx.Client
+) -> None:
+    prompt = "Hello <start_of_turn> world"
+    response = http.post(f"/v1/completions/render?model={INSTRUCT_MODEL}", json={"prompt": prompt})
+    assert response.status_code == 200, response.text
+    rendered = response.json()
+    assert rendered["model"] == INSTRUCT_MODEL
+    assert (rendered["uses_template"], rendered["template"], rendered["chat_format"]) == (False, None, None)
+    assert rendered["prompt"] == prompt and rendered["stops"] == []
+    # /v1/completions parses special tokens in a string prompt, so the marker is one special token.
+    assert [s["text"] for s in rendered["segments"] if s["special"]] == ["<bos>", "<start_of_turn>"]
+    assert rendered["tokens"].count(START_OF_TURN) == 1
+    completion = client.completions.create(model=INSTRUCT_MODEL, prompt=prompt, max_tokens=1)
+    assert completion.usage is not None and completion.usage.prompt_tokens == rendered["num_tokens"]
+
+
+def test_completions_render_rejects_what_completions_reject(http: httpx.Client) -> None:
+    empty = http.post("/v1/completions/render", json={"model": BASE_MODEL, "prompt": ""})
+    assert empty.status_code == 400
+    assert empty.json()["error"]["param"] == "prompt"
+    outside = http.post("/v1/completions/render", json={"model": BASE_MODEL, "prompt": [10**9]})
+    assert outside.status_code == 400
+    unknown = http.post("/v1/completions/render", json={"model": "no-such-model", "prompt": "x"})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "model_not_found"

@@ -3,9 +3,9 @@ their GGUF metadata, so each tool-call family runs end to end on real weights.""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.gguf_copies import copy_with_template
 
 # catalog name -> vendored template file stem
 TOOL_MODELS = {
@@ -20,18 +20,4 @@ def gguf_with_template(base: Path, template_stem: str, target: Path) -> Path:
 
     template_file = target.with_suffix(".jinja")
     template_file.write_text(vendored_template(template_stem), encoding="utf-8")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gguf.scripts.gguf_new_metadata",
-            str(base),
-            str(target),
-            "--chat-template-file",
-            str(template_file),
-            "--force",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return target
+    return copy_with_template(base, template_file, target)
