@@ -27,6 +27,7 @@ from tests.support.browser import chromium, find_chromium
 
 from .conftest import BASE_MODEL, INSTRUCT_MODEL, RunningServer
 from .model_servers import start_server, stop
+from .test_reasoning import THINK_THEN_ANSWER
 
 RUN_SECONDS = 120
 KEY = "playground-secret"
@@ -305,6 +306,31 @@ def test_playground_shows_tool_calls_as_calls(playground: WatchedPage) -> None:
             assert json.loads(arguments)["city"] in ("Paris", "Tokyo")
         expect(pane.locator('[data-stat="finish"]')).to_have_text("finish: tool_calls")
     playground.assert_clean()
+
+
+def test_playground_shows_reasoning_apart(browser: Browser, tool_server: RunningServer) -> None:
+    # A base model does not think on its own: a grammar makes it write Qwen3's <think> block.
+    playground = open_playground(browser, tool_server)
+    page = playground.page
+    page.get_by_label("Use qwen3-tools in pane A").click()
+    page.uncheck("#compare")
+    pane = playground.pane("a")
+    expect(pane.locator(".prompt-view")).to_contain_text("<|im_start|>assistant")
+    set_param(pane, "grammar", THINK_THEN_ANSWER)
+    set_param(pane, "seed", "4")
+    set_param(pane, "max_tokens", "60")
+    page.click("#run")
+    wait_until_finished(pane)
+    expect(pane.locator(".reasoning")).to_be_visible()
+    thought = pane.locator(".reasoning-text").text_content()
+    assert re.fullmatch(r"[a-z]{2,8} [a-z]{2,8}\n?", thought), thought
+    answer = pane.locator(".content").text_content()
+    assert re.fullmatch(r"[A-Z][a-z]{2,10}\.", answer), answer
+    # The grammar is a localchat extension: openai-python sends it through extra_body.
+    python = snippet(page, pane, "python")
+    assert "extra_body=" in python and '"grammar": ' in python
+    playground.assert_clean()
+    page.context.close()
 
 
 def snippet(page: Page, pane: Locator, kind: str) -> str:

@@ -375,25 +375,3 @@ def test_catalog_two_wildcards_raise_config_error(models_dir: Path) -> None:
     )
     with pytest.raises(ConfigError, match="both have the '\\*' alias"):
         _catalog(models_dir, text)
-
-
-def test_catalog_info_template_origin_names_where_the_template_came_from(
-    models_dir: Path, make_gguf: GGUFFactory
-) -> None:
-    make_gguf(
-        models_dir / "a.gguf",
-        chat_template="DEFAULT {{ messages[-1]['content'] }}",
-        named_templates={"tool_use": "TOOLS {{ messages[-1]['content'] }}"},
-    )
-    make_gguf(models_dir / "base.gguf", name="Base")
-    text = (
-        "models:\n  - name: plain\n    file: a.gguf\n"
-        "  - name: named\n    file: a.gguf\n    chat_template_name: tool_use\n"
-        "  - name: yaml\n    file: a.gguf\n    chat_template: \"Y {{ messages[-1]['content'] }}\"\n"
-        "  - name: base\n    file: base.gguf\n"
-    )
-    catalog = _catalog(models_dir, text)
-    assert catalog.info("plain").template_origin == "tokenizer.chat_template"
-    assert catalog.info("named").template_origin == "tokenizer.chat_template.tool_use"
-    assert catalog.info("yaml").template_origin == "models.yaml"
-    assert catalog.info("base").template_origin is None

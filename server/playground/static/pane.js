@@ -98,6 +98,8 @@ export class Pane {
     }
     const stops = parseStops(this.$('[data-param="stop"]').value);
     if (stops.length) params.stop = stops;
+    const grammar = this.$('[data-param="grammar"]').value;
+    if (grammar.trim()) params.grammar = grammar;
     const format = this.$('[data-param="response_format"]').value;
     if (format === "json_object") params.response_format = { type: "json_object" };
     if (format === "json_schema") {
