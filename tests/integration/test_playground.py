@@ -391,7 +391,8 @@ def test_playground_asks_for_the_api_key_once(browser: Browser, key_server: Runn
     expect(dialog).to_be_visible()
     page.fill("#key-input", "wrong-key")
     page.locator("#key-dialog button[value=save]").click()
-    expect(dialog).to_be_visible()  # refused: asked again
+    expect(dialog).to_be_visible()  # refused: asked again, saying so
+    expect(page.locator("#key-note")).to_contain_text("refused the stored key")
     page.fill("#key-input", KEY)
     page.locator("#key-dialog button[value=save]").click()
     expect(dialog).to_be_hidden()

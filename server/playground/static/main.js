@@ -6,7 +6,8 @@ import { debounce, h } from "./dom.js";
 import { modelBadges, Pane } from "./pane.js";
 
 const STATE_STORAGE = "localchat.playground";
-const MODEL_REFRESH_MS = 10000;
+// While a model loads, its status is checked this often until it is ready.
+const LOADING_REFRESH_MS = 2000;
 const EXAMPLE_TOOLS = [
   {
     type: "function",
@@ -51,7 +52,7 @@ class Playground {
     this.scheduleRender = debounce(() => this.renderPrompts(), 250);
     this.scheduleSave = debounce(() => this.saveState(), 500);
     const callbacks = {
-      onUnauthorized: () => this.askForKey("This server needs an API key."),
+      onUnauthorized: () => this.askForKey(unauthorizedNote()),
       onAppend: (text) => this.conversation.add("assistant", text, { focus: false }),
       onModelChange: () => this.edited(),
     };
@@ -141,9 +142,10 @@ class Playground {
         this.stop();
       }
     });
-    setInterval(() => {
+    // No steady polling (each call is an access-log line): refresh when the tab comes back into view.
+    document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && !this.modelsFailed) this.loadModels();
-    }, MODEL_REFRESH_MS);
+    });
   }
 
   edited() {
@@ -187,7 +189,7 @@ class Playground {
       this.modelsFailed = true;
       $("#catalog-error").textContent = `Could not list the models: ${error.message}`;
       $("#catalog-error").hidden = false;
-      if (error instanceof APIError && error.status === 401) this.askForKey("This server needs an API key.");
+      if (error instanceof APIError && error.status === 401) this.askForKey(unauthorizedNote());
       return;
     }
     this.modelsFailed = false;
@@ -195,6 +197,10 @@ class Playground {
     const isFirstLoad = this.models.length === 0;
     this.models = list.data;
     this.drawCatalog();
+    if (this.models.some((card) => card.status === "loading")) {
+      clearTimeout(this.loadingTimer);
+      this.loadingTimer = setTimeout(() => this.loadModels(), LOADING_REFRESH_MS);
+    }
     const [first, second] = defaultPair(this.models);
     this.panes[0].setModels(this.models, first);
     this.panes[1].setModels(this.models, second);
@@ -240,9 +246,12 @@ class Playground {
 
   // -- prompts and runs ---------------------------------------------------------------------------
 
-  renderPrompts() {
+  async renderPrompts() {
     const shared = this.shared();
-    for (const pane of this.activePanes) pane.renderPrompt(shared);
+    const isLoading = (pane) => this.models.find((card) => card.id === pane.model)?.status !== "loaded";
+    const loadsModel = this.activePanes.some(isLoading);
+    await Promise.all(this.activePanes.map((pane) => pane.renderPrompt(shared)));
+    if (loadsModel) this.loadModels(); // rendering loaded it: show the new status
   }
 
   get isRunning() {
@@ -322,6 +331,10 @@ class Playground {
     else return;
     this.loadModels().then(() => this.renderPrompts());
   }
+}
+
+function unauthorizedNote() {
+  return storedKey() ? "The server refused the stored key." : "This server needs an API key.";
 }
 
 // A base model against an instruct one shows the difference best; else the first two models.

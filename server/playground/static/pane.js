@@ -161,6 +161,9 @@ export class Pane {
       return;
     }
     view.classList.add("stale");
+    const card = this.models.find((item) => item.id === this.model);
+    // Rendering needs the model's vocabulary, so the first render of an unloaded model loads it.
+    if (card && card.status !== "loaded") this.$(".prompt-path").textContent = "loading the model…";
     let rendered;
     try {
       const body = this.requestBody(shared, { stream: false });
