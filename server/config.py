@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Larger request bodies get 413, counted while reading, so a missing Content-Length does not help.
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1)
+    # Chat templates are programs from model files: one render may take this long and build values
+    # (its output included) of at most this many characters, or it fails with a clear error.
+    template_render_seconds: float = Field(1.0, gt=0, le=60)
+    template_max_chars: int = Field(4_000_000, ge=1024)
     # The browser playground at /playground (static files; every API call it makes is checked as usual).
     playground: bool = True
     # After SIGTERM, how long requests in flight may keep going before their streams are ended.

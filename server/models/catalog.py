@@ -20,6 +20,7 @@ from server.formats.registry import UnknownFormat, detect_format, format_named
 from server.models.gguf_header import GGUFFormatError
 from server.models.metadata import DEFAULT_TEMPLATE, ModelKind, ModelMetadata, read_metadata
 from server.templates.chat_template import ChatTemplate, TemplateError
+from server.templates.sandbox import RenderLimits
 
 log = logging.getLogger("localchat.catalog")
 WILDCARD = "*"
@@ -184,7 +185,7 @@ def local_path(config: EntryConfig, models_dir: Path) -> Path:
     return models_dir / name
 
 
-def describe(entry: ModelEntry) -> ModelInfo:
+def describe(entry: ModelEntry, limits: RenderLimits | None = None) -> ModelInfo:
     """Read the file's metadata (no weights) and compile its template; a missing file has no metadata."""
     if not entry.path.exists():
         return ModelInfo(entry, None, None)
@@ -199,7 +200,9 @@ def describe(entry: ModelEntry) -> ModelInfo:
     if source is None:
         return ModelInfo(entry, metadata, None)
     try:
-        template = ChatTemplate(source, bos_token=metadata.bos_token, eos_token=metadata.eos_token)
+        template = ChatTemplate(
+            source, bos_token=metadata.bos_token, eos_token=metadata.eos_token, limits=limits
+        )
         template.validate()
     except TemplateError as exc:
         log.error("model '%s': %s", entry.name, exc)
@@ -208,7 +211,8 @@ def describe(entry: ModelEntry) -> ModelInfo:
 
 
 class Catalog:
-    def __init__(self, entries: list[ModelEntry]) -> None:
+    def __init__(self, entries: list[ModelEntry], limits: RenderLimits | None = None) -> None:
+        self.limits = limits or RenderLimits()
         self._entries: dict[str, ModelEntry] = {}
         self._names_by_alias: dict[str, str] = {}
         self._infos: dict[str, ModelInfo] = {}
@@ -249,7 +253,7 @@ class Catalog:
             for path in sorted(settings.models_dir.glob("*.gguf")):
                 if path.resolve() not in listed:
                     entries.append(ModelEntry(name=path.stem, path=path))
-        return cls(entries)
+        return cls(entries, RenderLimits(settings.template_render_seconds, settings.template_max_chars))
 
     @property
     def names(self) -> list[str]:
@@ -275,6 +279,6 @@ class Catalog:
         entry = self.resolve(name)
         cached = self._infos.get(entry.name)
         if cached is None or (cached.metadata is None and entry.path.exists()):
-            cached = describe(entry)
+            cached = describe(entry, self.limits)
             self._infos[entry.name] = cached
         return cached

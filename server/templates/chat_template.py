@@ -14,8 +14,9 @@ import numpy as np
 from jinja2 import nodes
 from jinja2.ext import Extension, loopcontrols
 from jinja2.parser import Parser
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace
+
+from server.templates.sandbox import LimitedSandbox, RenderLimitExceeded, RenderLimits, time_limit
 
 Message = dict[str, Any]
 
@@ -100,13 +101,14 @@ class _TemplateNamespace(Namespace):
         Namespace.__setitem__(self, name, value)
 
 
-def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=[GenerationBlocks, loopcontrols]
+def _environment(limits: RenderLimits) -> LimitedSandbox:
+    env = LimitedSandbox(
+        limits, trim_blocks=True, lstrip_blocks=True, extensions=[GenerationBlocks, loopcontrols]
     )
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
+    env.bound_callables()
     env.globals["dict"] = _TemplateDict()
     env.globals["namespace"] = _TemplateNamespace
     return env
@@ -153,12 +155,15 @@ def _with_reasoning_aliases(message: Any) -> Any:
 
 
 class ChatTemplate:
-    def __init__(self, source: str, *, bos_token: str, eos_token: str) -> None:
+    def __init__(
+        self, source: str, *, bos_token: str, eos_token: str, limits: RenderLimits | None = None
+    ) -> None:
         self.source = source
         self.bos_token = bos_token
         self.eos_token = eos_token
+        self.limits = limits or RenderLimits()
         try:
-            self._template = _environment().from_string(source)
+            self._template = _environment(self.limits).from_string(source)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"chat template does not compile: {exc.message} (line {exc.lineno})") from exc
 
@@ -175,24 +180,40 @@ class ChatTemplate:
         # `documents` is always defined, since templates test `is none` and `is defined`.
         if documents is not None and not all(isinstance(document, Mapping) for document in documents):
             raise TemplateError("documents must be a list of objects with 'title' and 'text'")
+        variables = {
+            "messages": [_with_reasoning_aliases(message) for message in _plain(list(messages))],
+            "tools": None if tools is None else _plain(list(tools)),
+            "documents": None if documents is None else _plain(list(documents)),
+            "add_generation_prompt": add_generation_prompt,
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+            **_plain(extra),
+        }
         try:
-            return self._template.render(
-                messages=[_with_reasoning_aliases(message) for message in _plain(list(messages))],
-                tools=None if tools is None else _plain(list(tools)),
-                documents=None if documents is None else _plain(list(documents)),
-                add_generation_prompt=add_generation_prompt,
-                bos_token=self.bos_token,
-                eos_token=self.eos_token,
-                **_plain(extra),
-            )
+            with time_limit(self.limits.seconds):
+                return self._bounded_output(variables)
         except TemplateError:
             raise
+        except RenderLimitExceeded as exc:
+            raise TemplateError(f"chat template stopped: {exc}") from exc
         except jinja2.TemplateError as exc:
             raise TemplateError(f"chat template failed to render: {exc}") from exc
         except Exception as exc:
             # Whatever the template's own code raises (TypeError, ZeroDivisionError, RecursionError, ...)
             # is a template that refused these messages, not a server fault.
             raise TemplateError(f"chat template failed to render: {type(exc).__name__}: {exc}") from exc
+
+    def _bounded_output(self, variables: dict[str, Any]) -> str:
+        parts: list[str] = []
+        num_chars = 0
+        for part in self._template.generate(variables):
+            num_chars += len(part)
+            if num_chars > self.limits.max_chars:
+                raise RenderLimitExceeded(
+                    f"the output exceeds the template limit of {self.limits.max_chars:,} characters"
+                )
+            parts.append(part)
+        return "".join(parts)
 
     def validate(self) -> None:
         """Raise TemplateError now rather than at the first request."""
