@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Larger request bodies get 413, counted while reading, so a missing Content-Length does not help.
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1)
+    # Slow clients (slowloris): a request's headers must arrive within header_timeout_seconds of the
+    # connection opening (or of the previous answer), its body within body_timeout_seconds (408).
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    body_timeout_seconds: float = Field(30.0, gt=0)
     # Chat templates are programs from model files: one render may take this long and build values
     # (its output included) of at most this many characters, or it fails with a clear error.
     template_render_seconds: float = Field(1.0, gt=0, le=60)

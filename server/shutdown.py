@@ -22,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from server.config import Settings
+from server.http_protocol import header_deadline_protocol
 from server.models.pool import ModelPool
 
 log = logging.getLogger("localchat")
@@ -129,6 +130,7 @@ def serve(app: FastAPI, settings: Settings) -> int:
         # localchat.access writes one line per request, with the request id, model and tokens.
         access_log=False,
         timeout_graceful_shutdown=UVICORN_BACKSTOP_SECONDS,
+        http=header_deadline_protocol(settings.header_timeout_seconds),
     )
     server = GracefulServer(config, drain=lambda: drain(app.state.shutdown, app.state.pool))
     server.run()

@@ -1,4 +1,6 @@
-"""A ceiling on request bodies: 413 in the OpenAI envelope, before the app parses anything.
+"""A ceiling on request bodies: 413 in the OpenAI envelope, before the app parses anything, and 408
+for a body that takes longer than its deadline to arrive (a slowloris client sending a byte at a
+time holds nothing for long).
 
 A declared Content-Length over the limit is refused without reading. Otherwise the body is read
 here, counted chunk by chunk, so a chunked upload without Content-Length is stopped as soon as it
@@ -7,6 +9,8 @@ one message; later receive() calls go to the server as before (the disconnect wa
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,12 +35,22 @@ def _too_large(max_bytes: int) -> APIError:
     )
 
 
+def _too_slow(seconds: float) -> APIError:
+    return APIError(
+        408,
+        f"The request body did not arrive within {seconds:g} seconds.",
+        code="request_timeout",
+        headers={"Connection": "close"},
+    )
+
+
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_seconds: float = 30.0) -> None:
         if max_bytes < 1:
             raise ValueError("max_bytes must be at least 1")
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_seconds = timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,7 +60,12 @@ class BodySizeLimit:
         if declared is not None and declared > self.max_bytes:
             await _too_large(self.max_bytes).to_response()(scope, receive, send)
             return
-        first = await self._read_body(receive)
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                first = await self._read_body(receive)
+        except TimeoutError:
+            await _too_slow(self.timeout_seconds).to_response()(scope, receive, send)
+            return
         if first is None:
             await _too_large(self.max_bytes).to_response()(scope, receive, send)
             return

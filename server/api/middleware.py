@@ -32,7 +32,9 @@ def install_service_layer(app: FastAPI, settings: Settings) -> None:
     app.state.metrics = Metrics(app.state.pool)
     app.include_router(metrics.router)
     # Each add_middleware wraps the ones added before it, so the innermost layer comes first.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, timeout_seconds=settings.body_timeout_seconds
+    )
     if settings.api_key:
         is_open = is_playground_path if settings.playground else (lambda path: False)
         app.add_middleware(APIKeyAuth, keys=settings.api_key, is_open=is_open)

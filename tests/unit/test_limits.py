@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+from starlette.types import Message, Receive, Scope, Send
+
+from server.api.limits import BodySizeLimit
 
 from .asgi_app import client_for, make_app
 
@@ -54,3 +59,31 @@ async def test_limits_body_under_limit_reaches_the_route_intact(tmp_path: Path) 
     # The route parsed the JSON and looked the model up: the body arrived whole.
     assert response.status_code == 404, response.text
     assert response.json()["error"]["code"] == "model_not_found"
+
+
+async def test_limits_body_slower_than_its_deadline_is_408() -> None:
+    reached: list[bool] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(True)
+
+    async def trickle() -> Message:
+        # One byte, then nothing more for longer than the deadline: a slowloris body.
+        if not sent:
+            sent.append(True)
+            return {"type": "http.request", "body": b"{", "more_body": True}
+        await asyncio.sleep(10)
+        return {"type": "http.request", "body": b"}", "more_body": False}
+
+    sent: list[bool] = []
+    messages: list[Message] = []
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
+    await BodySizeLimit(app, max_bytes=1024, timeout_seconds=0.2)(scope, trickle, send)
+    assert reached == []
+    assert messages[0]["status"] == 408
+    error = json.loads(messages[1]["body"])["error"]
+    assert (error["code"], error["type"]) == ("request_timeout", "invalid_request_error")
