@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from server import __version__
-from server.api import chat, completions, models, ops, tokenize
+from server.api import chat, completions, embeddings, models, ops, tokenize
 from server.api.errors import install_error_handlers
 from server.api.middleware import install_service_layer
 from server.config import Settings
@@ -60,7 +60,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
     app.state.startup_error = None
     install_error_handlers(app)
     install_service_layer(app, settings)
-    for module in (chat, completions, models, ops, tokenize):
+    for module in (chat, completions, embeddings, models, ops, tokenize):
         app.include_router(module.router)
     if settings.playground:
         install_playground(app)

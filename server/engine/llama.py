@@ -16,6 +16,8 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
+from server.engine.embeddings import EmbeddingContext
+
 _backend_lock = threading.Lock()
 _is_backend_ready = False
 
@@ -110,6 +112,8 @@ class LlamaRuntime:
         self._piece_cache: dict[int, bytes] = {}
         self._special_piece_cache: dict[int, bytes] = {}
         self._is_closed = False
+        self._embedder: EmbeddingContext | None = None
+        self._embedder_lock = threading.Lock()
 
     # -- vocabulary ---------------------------------------------------------------------------------
 
@@ -205,10 +209,22 @@ class LlamaRuntime:
         """Positions held for a sequence (0 when empty): how tests see that KV was freed."""
         return llama_cpp.llama_memory_seq_pos_max(self._memory, seq_id) + 1
 
+    def embedder(self) -> EmbeddingContext:
+        """A second context on these weights for /v1/embeddings, made on first use: a model that
+        only chats never pays for it."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = EmbeddingContext(
+                    self._model, n_ctx=self.n_ctx_seq, n_threads=self.config.n_threads
+                )
+            return self._embedder
+
     def close(self) -> None:
         if self._is_closed:
             return
         self._is_closed = True
+        if self._embedder is not None:
+            self._embedder.close()
         llama_cpp.llama_batch_free(self._batch)
         llama_cpp.llama_free(self.ctx)
         llama_cpp.llama_model_free(self._model)

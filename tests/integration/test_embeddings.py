@@ -1,0 +1,87 @@
+"""POST /v1/embeddings on the real model, through the openai client and LangChain's OpenAIEmbeddings."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import openai
+import pytest
+from langchain_openai import OpenAIEmbeddings
+
+from .conftest import BASE_MODEL, RunningServer
+
+TEXTS = ["The cat sat on the mat.", "A feline rested on the rug.", "Stock markets fell sharply today."]
+
+
+def _vectors(client: openai.OpenAI, texts: list[str], **extra: object) -> np.ndarray:
+    answer = client.embeddings.create(model=BASE_MODEL, input=texts, **extra)  # type: ignore[arg-type]
+    assert [item.index for item in answer.data] == list(range(len(texts)))
+    assert answer.usage.prompt_tokens == answer.usage.total_tokens > len(texts)
+    return np.array([item.embedding for item in answer.data])
+
+
+def test_embeddings_are_unit_vectors_that_rank_meaning(client: openai.OpenAI) -> None:
+    vectors = _vectors(client, [*TEXTS, TEXTS[0]], encoding_format="float")
+    assert vectors.shape[0] == 4 and vectors.shape[1] > 100
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 3] == pytest.approx(1.0, abs=1e-6)  # identical texts
+    assert similarity[0, 1] > similarity[0, 2]  # the cat is closer to the feline than to stocks
+
+
+def test_embeddings_base64_equals_float(client: openai.OpenAI) -> None:
+    # openai-python asks for base64 unless told otherwise, and decodes it itself.
+    assert np.array_equal(_vectors(client, TEXTS), _vectors(client, TEXTS, encoding_format="float"))
+
+
+def test_embeddings_batch_equals_one_by_one(client: openai.OpenAI) -> None:
+    batch = _vectors(client, TEXTS)
+    for index, text in enumerate(TEXTS):
+        assert np.array_equal(_vectors(client, [text])[0], batch[index])
+
+
+def test_embeddings_of_token_ids_equal_those_of_the_text(client: openai.OpenAI, http: httpx.Client) -> None:
+    tokens = http.post("/tokenize", json={"content": TEXTS[0], "add_special": True}).json()["tokens"]
+    from_tokens = client.embeddings.create(model=BASE_MODEL, input=[tokens], encoding_format="float")
+    assert np.array_equal(np.array(from_tokens.data[0].embedding), _vectors(client, TEXTS[:1])[0])
+
+
+def test_langchain_openai_embeddings(server: RunningServer) -> None:
+    # LangChain tokenizes with tiktoken by default (OpenAI's vocabulary, and a download); a local
+    # server's model has its own, so that step is turned off.
+    embedder = OpenAIEmbeddings(
+        model=BASE_MODEL, base_url=server.api_url, api_key="unused", check_embedding_ctx_length=False
+    )
+    documents = np.array(embedder.embed_documents([TEXTS[0], TEXTS[2], TEXTS[0]]))
+    query = np.array(embedder.embed_query(TEXTS[0]))
+    assert float(documents[0] @ documents[2]) == pytest.approx(1.0, abs=1e-6)
+    assert float(query @ documents[0]) == pytest.approx(1.0, abs=1e-6)
+    assert float(query @ documents[1]) < 0.99
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"input": []}, None),
+        ({"input": ""}, None),
+        ({"input": ["ok", ""]}, None),
+        ({"input": [[10**9]]}, None),
+        ({"input": [[]]}, None),
+        ({"input": 5}, None),
+        ({"input": "word " * 3000}, "context_length_exceeded"),
+        ({"input": "hi", "dimensions": 7}, "unsupported_value"),
+        ({"input": "hi", "encoding_format": "int8"}, None),
+    ],
+)
+def test_bad_embedding_requests_are_400(http: httpx.Client, body: dict, code: str | None) -> None:
+    response = http.post("/v1/embeddings", json={"model": BASE_MODEL, **body})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    if code is not None:
+        assert error["code"] == code
+
+
+def test_embeddings_unknown_model_is_404(http: httpx.Client) -> None:
+    response = http.post("/v1/embeddings", json={"model": "no-such-model", "input": "hi"})
+    assert response.status_code == 404
