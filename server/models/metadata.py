@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gguf.constants import LlamaFileType
+from gguf.constants import GGUFValueType, LlamaFileType
 
-from server.models.gguf_header import GGUFHeader
+from server.models.gguf_header import GGUFFormatError, GGUFHeader
 
 ModelKind = Literal["base", "instruct", "chat"]
 DEFAULT_TEMPLATE = "default"
 _TEMPLATE_KEY = "tokenizer.chat_template"
+_TOKENS_KEY = "tokenizer.ggml.tokens"
 
 
 @dataclass(frozen=True)
@@ -56,31 +57,67 @@ def _quantization(file_type: int | None) -> str | None:
         return f"type {file_type}"
 
 
+# A value of the wrong type is refused rather than ignored: llama.cpp would refuse the file too (or
+# read something else), and the catalog row should say why the file is unusable.
+def _wrong_type(header: GGUFHeader, key: str, expected: str) -> GGUFFormatError:
+    found = header.type_name(key)
+    return GGUFFormatError(f"{header.path.name}: {key[:80]!r} should be {expected}, not {found}")
+
+
+def _string(header: GGUFHeader, key: str) -> str | None:
+    if key not in header.values:
+        return None
+    value = header.values[key]
+    if not isinstance(value, str):
+        raise _wrong_type(header, key, "a string")
+    return value
+
+
+def _count(header: GGUFHeader, key: str) -> int | None:
+    if key not in header.values:
+        return None
+    value = header.values[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _wrong_type(header, key, "a non-negative integer")
+    return value
+
+
 def _token_text(header: GGUFHeader, id_key: str) -> str:
-    token_id = header.get(id_key)
-    if token_id is None:
+    token_id = _count(header, id_key)
+    if token_id is None or _TOKENS_KEY not in header.values:
         return ""
-    text = header.array_item("tokenizer.ggml.tokens", int(token_id))
+    if header.item_type(_TOKENS_KEY) is not GGUFValueType.STRING:
+        raise _wrong_type(header, _TOKENS_KEY, "an ARRAY of STRING")
+    text = header.array_item(_TOKENS_KEY, token_id)
     return text if isinstance(text, str) else ""
 
 
+def _templates(header: GGUFHeader) -> dict[str, str]:
+    templates: dict[str, str] = {}
+    for key, source in header.values.items():
+        # Not a bare prefix match: "tokenizer.chat_templates" (the list of names) is no template.
+        if key != _TEMPLATE_KEY and not key.startswith(_TEMPLATE_KEY + "."):
+            continue
+        if not isinstance(source, str):
+            raise _wrong_type(header, key, "a string")
+        name = DEFAULT_TEMPLATE if key == _TEMPLATE_KEY else key.removeprefix(_TEMPLATE_KEY + ".")
+        templates[name] = source
+    return templates
+
+
 def read_metadata(path: Path) -> ModelMetadata:
+    """Raises GGUFFormatError for a malformed file or a value of the wrong type."""
     with GGUFHeader(path) as header:
-        architecture = header.get("general.architecture")
-        templates = {
-            (DEFAULT_TEMPLATE if key == _TEMPLATE_KEY else key.removeprefix(_TEMPLATE_KEY + ".")): value
-            for key, value in header.values.items()
-            if key.startswith(_TEMPLATE_KEY) and isinstance(value, str)
-        }
+        architecture = _string(header, "general.architecture")
         return ModelMetadata(
             architecture=architecture,
-            name=header.get("general.name"),
-            size_label=header.get("general.size_label"),
-            finetune=header.get("general.finetune"),
-            quantization=_quantization(header.get("general.file_type")),
-            context_length=header.get(f"{architecture}.context_length") if architecture else None,
-            num_layers=header.get(f"{architecture}.block_count") if architecture else None,
+            name=_string(header, "general.name"),
+            size_label=_string(header, "general.size_label"),
+            finetune=_string(header, "general.finetune"),
+            quantization=_quantization(_count(header, "general.file_type")),
+            context_length=_count(header, f"{architecture}.context_length") if architecture else None,
+            num_layers=_count(header, f"{architecture}.block_count") if architecture else None,
             bos_token=_token_text(header, "tokenizer.ggml.bos_token_id"),
             eos_token=_token_text(header, "tokenizer.ggml.eos_token_id"),
-            chat_templates=templates,
+            chat_templates=_templates(header),
         )

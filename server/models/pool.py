@@ -131,8 +131,14 @@ class ModelPool:
         return num_bytes + sum(self._reserved_bytes.values())
 
     def check_servable(self, entry: ModelEntry) -> None:
-        """Raise now, before a response starts, if this entry's file is missing and will not appear."""
-        if entry.path.exists() or entry.is_bundled:
+        """Raise now, before a response starts, if this entry's file is missing and will not appear,
+        or is there but unreadable (a stream would otherwise start and only then report it)."""
+        if entry.path.exists():
+            info = self.catalog.info(entry.name)
+            if info.metadata_error is not None:
+                raise ModelUnavailable(f"model '{entry.name}' is unreadable: {info.metadata_error}")
+            return
+        if entry.is_bundled:
             return
         if entry.hub is None:
             raise ModelUnavailable(f"model '{entry.name}': file {entry.path} does not exist")
