@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 
 from server.api.errors import APIError, invalid_request
 from server.api.generation import (
+    check_schema_size,
     check_single_choice,
     collect_unless_disconnected,
     max_new_tokens,
@@ -100,17 +102,32 @@ def _prepare(model: LoadedModel, body: ChatCompletionRequest) -> PreparedChat:
         and opens_reasoning(prompt.text, fmt.reasoning_markers),
         tools=tools.tools,
     )
-    calls = None
-    if tools.is_calling:
-        calls = call_constraint(
+    calls = _call_constraint(tools, fmt, output) if tools.is_calling else None
+    tokens = model.tokenize(prompt.text, parse_special=prompt.parse_special)
+    return PreparedChat(model, prompt, tokens, tools, output, calls)
+
+
+def _call_constraint(tools: ToolUse, fmt: ChatFormat, output: ParseOptions) -> CallConstraint:
+    for position, tool in enumerate(tools.tools):
+        check_schema_size(tool.parameters, f"tools.{position}.function.parameters")
+    try:
+        return call_constraint(
             fmt,
             tools.allowed,
             is_parallel=tools.is_parallel,
             is_forced=tools.is_forced,
             is_reasoning_open=output.is_reasoning_open,
         )
-    tokens = model.tokenize(prompt.text, parse_special=prompt.parse_special)
-    return PreparedChat(model, prompt, tokens, tools, output, calls)
+    except Exception as exc:
+        # Tool parameters go through llama-cpp-python's schema converter, which asserts on schemas it
+        # does not know ({"type": "weird"}) and may raise anything else on hostile ones.
+        detail = str(exc)[:200]
+        raise invalid_request(
+            f"Cannot build a grammar for these tools' parameters: {type(exc).__name__}"
+            f"{f': {detail}' if detail else ''}.",
+            param="tools",
+            code="invalid_grammar",
+        ) from exc
 
 
 class _ChatChunks:
@@ -204,7 +221,8 @@ async def create_chat_completion(
 
 async def _complete(request: Request, body: ChatCompletionRequest, loaded: LoadedModel) -> Any:
     """The answer, or for a stream its SSE events, with the model already leased."""
-    prepared = _prepare(loaded, body)
+    # Rendering and tokenizing a long or hostile prompt must not hold the event loop.
+    prepared = await asyncio.to_thread(_prepare, loaded, body)
     requested = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
     generation = GenerationRequest(
         prompt_tokens=tuple(prepared.tokens),
@@ -253,7 +271,8 @@ async def render_chat(request: Request, body: ChatCompletionRequest, model: str 
 
 
 async def _render(loaded: LoadedModel, body: ChatCompletionRequest) -> RenderResponse:
-    prepared = _prepare(loaded, body)
+    # Rendering and tokenizing a long or hostile prompt must not hold the event loop.
+    prepared = await asyncio.to_thread(_prepare, loaded, body)
     return render_response(
         loaded,
         prompt=prepared.prompt.text,

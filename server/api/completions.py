@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -127,7 +128,7 @@ async def render_completion(
 
 
 async def _render(body: CompletionRequest, loaded: LoadedModel) -> RenderResponse:
-    tokens, prompt_text = _prompt_tokens(body, loaded)
+    tokens, prompt_text = await asyncio.to_thread(_prompt_tokens, body, loaded)
     return render_response(
         loaded, prompt=prompt_text, tokens=tokens, uses_template=False, stops=(), chat_format=None
     )
@@ -136,7 +137,7 @@ async def _render(body: CompletionRequest, loaded: LoadedModel) -> RenderRespons
 async def _complete(request: Request, body: CompletionRequest, loaded: LoadedModel) -> Any:
     """The answer, or for a stream its SSE events, with the model already leased."""
     settings = request.app.state.settings
-    tokens, prompt_text = _prompt_tokens(body, loaded)
+    tokens, prompt_text = await asyncio.to_thread(_prompt_tokens, body, loaded)
     requested = body.max_tokens if body.max_tokens is not None else DEFAULT_COMPLETION_TOKENS
     generation = GenerationRequest(
         prompt_tokens=tuple(tokens),

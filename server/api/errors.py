@@ -27,6 +27,18 @@ _TYPE_BY_STATUS = {
 }
 
 
+# Failures of ours (bugs) that should still leave the connection open; see install_error_handlers.
+_ANSWERED_IN_APP: tuple[type[Exception], ...] = (
+    ArithmeticError,
+    AssertionError,
+    AttributeError,
+    LookupError,
+    RuntimeError,
+    TypeError,
+    ValueError,
+)
+
+
 class APIError(Exception):
     """Raised anywhere below the routers; rendered as {"error": {...}} with `status`."""
 
@@ -69,12 +81,31 @@ def _param_from_location(location: tuple[Any, ...]) -> str | None:
     return ".".join(parts) or None
 
 
+# FastAPI's detail when the body is not JSON it can decode at all (invalid UTF-8, nesting deeper than the
+# parser's recursion limit): it raises a bare HTTPException(400) with this text.
+_BODY_PARSE_DETAIL = "There was an error parsing the body"
+
+
+def _is_json_media_type(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    # No Content-Type at all is read as JSON, as FastAPI (and OpenAI's API) do.
+    return not media_type or media_type == "application/json" or media_type.endswith("+json")
+
+
 def _validation_error(exc: RequestValidationError) -> APIError:
     errors = exc.errors()
     if not errors:
         return invalid_request("Invalid request.")
     first = errors[0]
     param = _param_from_location(tuple(first.get("loc", ())))
+    if first.get("type") == "invalid_unicode":
+        where = (first.get("ctx") or {}).get("param") or param
+        return invalid_request(
+            f"The request contains text that is not valid Unicode (a lone surrogate such as \\ud800)"
+            f"{f' at {where!r}' if where else ''}.",
+            param=where,
+            code="invalid_unicode",
+        )
     if first.get("type") == "json_invalid":
         return invalid_request(
             f"We could not parse the JSON body of your request: {first.get('msg', 'invalid JSON')}.",
@@ -92,11 +123,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return exc.to_response()
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if not _is_json_media_type(request):
+            # FastAPI does not parse a form or text body as JSON, so every field looks missing.
+            return APIError(
+                415,
+                "The request body must be JSON, sent with Content-Type: application/json.",
+                code="unsupported_media_type",
+            ).to_response()
         return _validation_error(exc).to_response()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _BODY_PARSE_DETAIL:
+            return invalid_request(
+                "We could not parse the JSON body of your request: it is not valid UTF-8, "
+                "or it is nested too deeply.",
+                code="invalid_json",
+            ).to_response()
         message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         return APIError(exc.status_code, message, headers=dict(exc.headers or {})).to_response()
 
@@ -108,9 +152,15 @@ def install_error_handlers(app: FastAPI) -> None:
             code="invalid_unicode",
         ).to_response()
 
-    @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
+        log.error("unhandled error", exc_info=exc)
         return APIError(
             500, f"Internal server error: {type(exc).__name__}", code="internal_error"
         ).to_response()
+
+    # A handler for Exception itself runs in Starlette's outermost middleware, which re-raises after
+    # answering, and uvicorn then drops the keep-alive connection. Handlers for these (and their
+    # subclasses) run inside the app instead, so a bug costs one 500, not the client's connection.
+    for kind in _ANSWERED_IN_APP:
+        app.add_exception_handler(kind, _unexpected)
+    app.add_exception_handler(Exception, _unexpected)

@@ -4,9 +4,10 @@ and collecting a non-streamed answer."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 
@@ -120,12 +121,73 @@ def request_grammar(
             elif response_format.json_schema is None:
                 raise invalid_request("response_format json_schema needs a json_schema.", param=param)
             else:
-                grammar = json_schema_grammar(response_format.json_schema.schema_)
+                grammar = schema_grammar(response_format.json_schema.schema_, param)
         if grammar is not None:
             check_grammar(model.runtime, grammar)
     except GrammarError as exc:
         raise invalid_request(str(exc), param=param, code="invalid_grammar") from exc
     return grammar, ()
+
+
+# JSON-schema counts that llama-cpp-python's converter spells out one repetition at a time: minLength
+# 10**8 builds a string of half a gigabyte before any length check, and 2**63 overflows. No grammar
+# longer than the engine's limit (64 KiB) can be used anyway, so larger counts can only do harm.
+MAX_SCHEMA_REPEAT = 8192
+_REPEAT_KEYS = frozenset({"minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties"})
+# Regex quantifiers in a "pattern": a{100000000} is the same hazard spelled differently.
+_QUANTIFIER_COUNTS = re.compile(r"\{\s*(\d+)\s*(?:,\s*(\d*)\s*)?\}")
+
+
+def _is_too_large(count: str) -> bool:
+    # Compare digits before int(): Python refuses to parse integers of more than 4300 digits.
+    return len(count) > len(str(MAX_SCHEMA_REPEAT)) or int(count) > MAX_SCHEMA_REPEAT
+
+
+def check_schema_size(schema: Any, param: str) -> None:
+    """A 400 for a JSON schema whose grammar would be too large to build; walked without recursion."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        if not isinstance(node, dict):
+            continue
+        for key, value in node.items():
+            count_too_large = (
+                key in _REPEAT_KEYS
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and not -MAX_SCHEMA_REPEAT <= value <= MAX_SCHEMA_REPEAT
+            )
+            pattern_too_large = (
+                key == "pattern"
+                and isinstance(value, str)
+                and any(
+                    _is_too_large(count)
+                    for match in _QUANTIFIER_COUNTS.finditer(value)
+                    for count in match.groups()
+                    if count
+                )
+            )
+            if count_too_large or pattern_too_large:
+                raise invalid_request(
+                    f"The JSON schema's '{key}' asks for more than {MAX_SCHEMA_REPEAT} repetitions.",
+                    param=param,
+                    code="invalid_grammar",
+                )
+            stack.append(value)
+
+
+def schema_grammar(schema: dict[str, Any], param: str) -> str:
+    check_schema_size(schema, param)
+    try:
+        return json_schema_grammar(schema)
+    except GrammarError:
+        raise
+    except Exception as exc:
+        # The converter is not ours and not written for hostile schemas: whatever else it raises
+        # (OverflowError, IndexError, AttributeError on odd shapes...) is a bad schema, not a crash.
+        raise GrammarError(f"cannot turn this JSON schema into a grammar: {type(exc).__name__}") from exc
 
 
 def sampling_params(

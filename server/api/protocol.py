@@ -6,7 +6,8 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic_core import PydanticCustomError
 
 from server import __version__
 
@@ -18,6 +19,52 @@ MAX_STOP_CHARS = 512
 class _Request(BaseModel):
     # Clients send fields we do not use (parallel_tool_calls, metadata, store...); ignore, don't fail.
     model_config = ConfigDict(extra="ignore")
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def lone_surrogate_path(data: Any) -> str | None:
+    """Where in a JSON value a string (or key) holds a lone surrogate ("\\ud800"), as "a.0.b"; None if
+    nowhere. JSON can spell one, but no UTF-8 text can carry it to the tokenizer, a stop matcher or a
+    log line. Walked without recursion: the body may be nested as deep as the JSON parser allows."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if _has_lone_surrogate(value):
+                return path
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and _has_lone_surrogate(key):
+                    return path or "(key)"
+                stack.append((where, item))
+        elif isinstance(value, list):
+            prefix = f"{path}." if path else ""
+            stack.extend((f"{prefix}{index}", item) for index, item in enumerate(value))
+    return None
+
+
+class _TopLevelRequest(_Request):
+    """A whole request body: refuses lone surrogates anywhere in it, field or not, with a 400."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, data: Any) -> Any:
+        path = lone_surrogate_path(data)
+        if path is not None:
+            raise PydanticCustomError(
+                "invalid_unicode",
+                "text with a lone surrogate (such as \\ud800), which is not valid Unicode",
+                {"param": path},
+            )
+        return data
 
 
 class StreamOptions(_Request):
@@ -93,7 +140,7 @@ class ResponseFormat(_Request):
 Stop = str | list[str] | None
 
 
-class _SamplingRequest(_Request):
+class _SamplingRequest(_TopLevelRequest):
     model: str | None = None
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
@@ -110,8 +157,9 @@ class _SamplingRequest(_Request):
     # localchat extensions (llama.cpp samplers)
     top_k: int | None = Field(None, ge=0)
     min_p: float | None = Field(None, ge=0.0, le=1.0)
-    # GBNF grammar (llama.cpp) that the output must match
-    grammar: str | None = Field(None, min_length=1)
+    # GBNF grammar (llama.cpp) that the output must match; llama.cpp reads it as a C string, so a NUL
+    # would silently cut it short.
+    grammar: str | None = Field(None, min_length=1, pattern=r"^[^\x00]*$")
 
 
 class ChatCompletionRequest(_SamplingRequest):

@@ -124,6 +124,12 @@ def _text_content(message: ChatMessage, where: str) -> str:
         return content if content is not None else ""
     texts = []
     for part in content:
+        if part.type == "text" and part.text is None:
+            raise invalid_request(
+                "A content part of type 'text' needs a 'text' string.",
+                param=f"{where}.content",
+                code="invalid_value",
+            )
         if part.type != "text" or part.text is None:
             raise invalid_request(
                 f"Content parts of type '{part.type}' are not supported; only 'text'.",

@@ -17,6 +17,7 @@ import llama_cpp
 import numpy as np
 
 from server.engine.embeddings import EmbeddingContext
+from server.engine.text_chunks import PIECE_CHARS, pieces
 
 _backend_lock = threading.Lock()
 _is_backend_ready = False
@@ -118,6 +119,14 @@ class LlamaRuntime:
     # -- vocabulary ---------------------------------------------------------------------------------
 
     def tokenize(self, text: str, *, add_bos: bool, parse_special: bool) -> list[int]:
+        if len(text) <= PIECE_CHARS:
+            return self._tokenize(text, add_bos=add_bos, parse_special=parse_special)
+        tokens: list[int] = []
+        for index, piece in enumerate(pieces(text)):
+            tokens += self._tokenize(piece, add_bos=add_bos and index == 0, parse_special=parse_special)
+        return tokens
+
+    def _tokenize(self, text: str, *, add_bos: bool, parse_special: bool) -> list[int]:
         data = text.encode("utf-8")
         capacity = len(data) + 8
         buffer = (llama_cpp.llama_token * capacity)()

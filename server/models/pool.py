@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from server.config import Settings
 from server.models.bundled import assemble_bundled_model
 from server.models.catalog import Catalog, ModelEntry, ModelInfo
+from server.models.heap import release_freed_memory
 from server.models.hub import PullError
 from server.models.loader import LoadedModel, ModelUnavailable, load_model
 from server.models.pull import pull_command, pull_entry
@@ -296,6 +297,7 @@ class ModelPool:
         log.info("unloading '%s' (%s)", name, reason)
         try:
             await asyncio.to_thread(resident.model.engine.close)
+            await asyncio.to_thread(release_freed_memory)
         finally:
             self._notify()
 
