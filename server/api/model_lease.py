@@ -34,6 +34,7 @@ def resolve_servable(pool: ModelPool, name: str) -> ModelEntry:
     try:
         entry = pool.catalog.resolve(name)
         pool.check_servable(entry)
+        pool.check_readable(entry)
     except ModelNotFound as exc:
         raise model_not_found(exc) from exc
     except ModelUnavailable as exc:

@@ -76,6 +76,11 @@ class Lease:
             self._pool._release(self._resident)
 
 
+def _close_engine(model: LoadedModel) -> None:
+    model.engine.close()
+    release_freed_memory()
+
+
 class ModelPool:
     def __init__(
         self,
@@ -132,19 +137,21 @@ class ModelPool:
         return num_bytes + sum(self._reserved_bytes.values())
 
     def check_servable(self, entry: ModelEntry) -> None:
-        """Raise now, before a response starts, if this entry's file is missing and will not appear,
-        or is there but unreadable (a stream would otherwise start and only then report it)."""
-        if entry.path.exists():
-            info = self.catalog.info(entry.name)
-            if info.metadata_error is not None:
-                raise ModelUnavailable(f"model '{entry.name}' is unreadable: {info.metadata_error}")
-            return
-        if entry.is_bundled:
+        """Raise now, before a response starts, if this entry's file is missing and will not appear."""
+        if entry.path.exists() or entry.is_bundled:
             return
         if entry.hub is None:
             raise ModelUnavailable(f"model '{entry.name}': file {entry.path} does not exist")
         if not self.settings.auto_pull:
             raise ModelNotDownloaded(entry.name, pull_command(entry, self.settings))
+
+    def check_readable(self, entry: ModelEntry) -> None:
+        """Raise now if the file is there but unreadable: a stream would otherwise start (200) and
+        only then report it."""
+        if entry.path.exists():
+            info = self.catalog.info(entry.name)
+            if info.metadata_error is not None:
+                raise ModelUnavailable(f"model '{entry.name}' is unreadable: {info.metadata_error}")
 
     # -- leases ------------------------------------------------------------------------------------
 
@@ -296,8 +303,7 @@ class ModelPool:
         del self._residents[name]
         log.info("unloading '%s' (%s)", name, reason)
         try:
-            await asyncio.to_thread(resident.model.engine.close)
-            await asyncio.to_thread(release_freed_memory)
+            await asyncio.to_thread(_close_engine, resident.model)
         finally:
             self._notify()
 
