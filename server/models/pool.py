@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from server.config import Settings
 from server.models.bundled import assemble_bundled_model
 from server.models.catalog import Catalog, ModelEntry, ModelInfo
-from server.models.heap import release_freed_memory
 from server.models.hub import PullError
 from server.models.loader import LoadedModel, ModelUnavailable, load_model
 from server.models.pull import pull_command, pull_entry
@@ -74,11 +73,6 @@ class Lease:
         if not self._is_released:
             self._is_released = True
             self._pool._release(self._resident)
-
-
-def _close_engine(model: LoadedModel) -> None:
-    model.engine.close()
-    release_freed_memory()
 
 
 class ModelPool:
@@ -303,7 +297,7 @@ class ModelPool:
         del self._residents[name]
         log.info("unloading '%s' (%s)", name, reason)
         try:
-            await asyncio.to_thread(_close_engine, resident.model)
+            await asyncio.to_thread(resident.model.engine.close)
         finally:
             self._notify()
 
