@@ -68,6 +68,13 @@ def _chat_body() -> bytes:
     ).encode()
 
 
+def _head(body: bytes, extra: str = "") -> bytes:
+    return (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}\r\n"
+    ).encode()
+
+
 def test_headers_sent_a_byte_at_a_time_are_cut_off(slow_server: RunningServer) -> None:
     request = b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n" + b"X-Padding: " + b"a" * 200
     with _connect(slow_server) as sock:
@@ -85,10 +92,7 @@ def test_a_connection_that_sends_nothing_is_closed(slow_server: RunningServer) -
 
 def test_body_sent_a_byte_at_a_time_gets_408(slow_server: RunningServer) -> None:
     body = _chat_body()
-    head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode()
+    head = _head(body)
     with _connect(slow_server) as sock:
         sock.sendall(head)
         received, seconds = _trickle_until_closed(sock, body)
@@ -101,10 +105,7 @@ def test_body_sent_a_byte_at_a_time_gets_408(slow_server: RunningServer) -> None
 
 def test_a_body_in_a_few_quick_pieces_is_still_answered(slow_server: RunningServer) -> None:
     body = _chat_body()
-    head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode()
+    head = _head(body, "Connection: close\r\n")
     with _connect(slow_server) as sock:
         sock.sendall(head)
         for start in range(0, len(body), len(body) // 3 + 1):
