@@ -110,9 +110,11 @@ def fuzz(
     judge: Judge = default_judge,
     report: FuzzReport | None = None,
     on_failure: Callable[[Failure], None] | None = None,
+    limit: int | None = None,
 ) -> FuzzReport:
     """Send `examples(method, path, mode)` generated requests to each operation of the server's schema.
-    `headers` go with every request; `schema_headers` only with the schema's (an API key, say)."""
+    `headers` go with every request; `schema_headers` only with the schema's (an API key, say).
+    Nothing more is sent once `report` counts `limit` requests."""
     report = report if report is not None else FuzzReport()
     schema = from_url(f"{base_url}/openapi.json", headers=schema_headers or {})
     session = requests.Session()
@@ -125,7 +127,9 @@ def fuzz(
             strategy = st.tuples(operation.as_strategy(generation_mode=mode), st.booleans()).map(
                 lambda pair: _aimed(pair[0], model, pair[1])
             )
-            _run_operation(strategy, count, seed, base_url, session, headers, judge, report, on_failure)
+            _run_operation(
+                strategy, count, seed, base_url, session, headers, judge, report, on_failure, limit
+            )
     return report
 
 
@@ -139,6 +143,7 @@ def _run_operation(
     judge: Judge,
     report: FuzzReport,
     on_failure: Callable[[Failure], None] | None,
+    limit: int | None,
 ) -> None:
     @hypothesis.seed(seed)
     @hypothesis.settings(
@@ -151,6 +156,8 @@ def _run_operation(
     )
     @hypothesis.given(case=strategy)
     def send(case: schemathesis.Case) -> None:
+        if limit is not None and report.num_requests >= limit:
+            return
         response = case.call(base_url=base_url, session=session, headers=headers, timeout=REQUEST_SECONDS)
         status = response.status_code
         report.status_counts[status] += 1
