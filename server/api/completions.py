@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from server.api.errors import invalid_request
+from server.api.errors import APIError, invalid_request
 from server.api.generation import (
     check_single_choice,
     collect_unless_disconnected,
@@ -23,7 +23,7 @@ from server.api.logprobs import completion_logprobs
 from server.api.model_lease import respond_with_model
 from server.api.protocol import Completion, CompletionChoice, CompletionRequest, RenderResponse, new_id
 from server.api.render import render_response
-from server.api.sse import stream_envelope
+from server.api.sse import openai_stream_failure, stream_envelope
 from server.engine.sampling import TokenLogprob
 from server.engine.sequence import GenerationRequest, Usage
 from server.models.pool import LoadedModel
@@ -53,8 +53,11 @@ def _prompt_tokens(body: CompletionRequest, model: LoadedModel) -> tuple[list[in
 
 
 class _CompletionChunks:
-    def __init__(self, completion_id: str, model: LoadedModel, *, echo: str, wants_logprobs: bool) -> None:
+    def __init__(
+        self, completion_id: str, model: LoadedModel, *, echo: str, wants_logprobs: bool, include_usage: bool
+    ) -> None:
         self._id = completion_id
+        self._include_usage = include_usage
         self._model = model
         self._echo = echo
         self._wants_logprobs = wants_logprobs
@@ -68,8 +71,8 @@ class _CompletionChunks:
             usage=usage_info(usage) if usage is not None else None,
         )
 
-    def opening(self) -> BaseModel | None:
-        return self._chunk(CompletionChoice(text=self._echo)) if self._echo else None
+    def opening(self) -> list[BaseModel]:
+        return [self._chunk(CompletionChoice(text=self._echo))] if self._echo else []
 
     def delta(self, text: str, logprobs: tuple[TokenLogprob, ...]) -> list[BaseModel]:
         formatted = None
@@ -80,11 +83,14 @@ class _CompletionChunks:
         self._offset += len(text)
         return [self._chunk(CompletionChoice(text=text, logprobs=formatted))]
 
-    def finish(self, reason: str) -> list[BaseModel]:
-        return [self._chunk(CompletionChoice(text="", finish_reason=reason))]
+    def finish(self, reason: str, usage: Usage, stop_sequence: str | None) -> list[BaseModel]:
+        chunks: list[BaseModel] = [self._chunk(CompletionChoice(text="", finish_reason=reason))]
+        if self._include_usage:
+            chunks.append(self._chunk(None, usage))
+        return chunks
 
-    def usage(self, usage: Usage) -> BaseModel:
-        return self._chunk(None, usage)
+    def failure(self, exc: APIError) -> list[dict[str, Any]]:
+        return openai_stream_failure(exc)
 
 
 def _check_request(body: CompletionRequest) -> None:
@@ -149,9 +155,14 @@ async def _complete(request: Request, body: CompletionRequest, loaded: LoadedMod
     echo = prompt_text if body.echo else ""
     events = start_generation(loaded, generation)
     if body.stream:
-        chunks = _CompletionChunks(completion_id, loaded, echo=echo, wants_logprobs=body.logprobs is not None)
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return stream_envelope(events, chunks, include_usage=include_usage)
+        chunks = _CompletionChunks(
+            completion_id,
+            loaded,
+            echo=echo,
+            wants_logprobs=body.logprobs is not None,
+            include_usage=bool(body.stream_options and body.stream_options.include_usage),
+        )
+        return stream_envelope(events, chunks)
     result = await collect_unless_disconnected(request, events)
     logprobs = None
     if body.logprobs is not None:

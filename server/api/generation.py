@@ -283,6 +283,7 @@ class Collected:
     logprobs: list[TokenLogprob] = field(default_factory=list)
     finish_reason: str = "stop"
     usage: Usage = field(default_factory=lambda: Usage(0, 0))
+    stop_sequence: str | None = None
 
 
 async def collect(events: AsyncIterator[Event]) -> Collected:
@@ -296,6 +297,7 @@ async def collect(events: AsyncIterator[Event]) -> Collected:
         elif isinstance(event, Finished):
             collected.finish_reason = finish_reason(event)
             collected.usage = event.usage
+            collected.stop_sequence = event.stop_sequence
         else:
             raise engine_failure(event)
     collected.text = "".join(parts)

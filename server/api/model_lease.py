@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from fastapi import Request
 
 from server.api.errors import APIError
 from server.api.generation import model_not_found
-from server.api.sse import DONE, KEEP_ALIVE, error_event, sse_response
+from server.api.sse import DONE, KEEP_ALIVE, openai_stream_failure, sse_response
 from server.models.catalog import ModelEntry, ModelNotFound
 from server.models.pool import Lease, LoadedModel, ModelNotDownloaded, ModelPool, ModelUnavailable
 
 # Builds the answer with the model in hand: a response body, or the SSE events of a stream.
 Respond = Callable[[LoadedModel], Awaitable[Any]]
+# A stream's last events when it fails before its answer began (the model would not load).
+StreamFailure = Callable[[APIError], Iterable[dict[str, Any]]]
+
+
+def openai_failure_and_done(exc: APIError) -> list[dict[str, Any]]:
+    return [*openai_stream_failure(exc), {"data": DONE}]
 
 
 def model_unavailable(exc: ModelUnavailable) -> APIError:
@@ -51,13 +57,21 @@ async def acquire_lease(pool: ModelPool, name: str) -> Lease:
         raise model_unavailable(exc) from exc
 
 
-async def respond_with_model(request: Request, name: str, *, is_stream: bool, respond: Respond) -> Any:
+async def respond_with_model(
+    request: Request,
+    name: str,
+    *,
+    is_stream: bool,
+    respond: Respond,
+    stream_failure: StreamFailure = openai_failure_and_done,
+) -> Any:
     """Run `respond` with the model leased; for a stream, `respond` returns the SSE events."""
     pool: ModelPool = request.app.state.pool
     ping_seconds: float = request.app.state.settings.sse_ping_seconds
     entry = resolve_servable(pool, name)
     if is_stream and not pool.is_ready(entry.name):
-        return sse_response(_after_load(pool, entry.name, respond, ping_seconds), ping_seconds=ping_seconds)
+        events = _after_load(pool, entry.name, respond, ping_seconds, stream_failure)
+        return sse_response(events, ping_seconds=ping_seconds)
     lease = await acquire_lease(pool, entry.name)
     try:
         result = await respond(lease.model)
@@ -71,7 +85,7 @@ async def respond_with_model(request: Request, name: str, *, is_stream: bool, re
 
 
 async def _after_load(
-    pool: ModelPool, name: str, respond: Respond, ping_seconds: float
+    pool: ModelPool, name: str, respond: Respond, ping_seconds: float, stream_failure: StreamFailure
 ) -> AsyncIterator[dict[str, Any]]:
     acquiring = asyncio.ensure_future(acquire_lease(pool, name))
     try:
@@ -83,8 +97,8 @@ async def _after_load(
             async for event in events:
                 yield event
     except APIError as exc:
-        yield error_event(exc)
-        yield {"data": DONE}
+        for event in stream_failure(exc):
+            yield event
     finally:
         if not acquiring.done():
             acquiring.cancel()  # the client left; the load itself goes on for the next request

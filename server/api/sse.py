@@ -1,11 +1,12 @@
-"""The one stream envelope shared by chat and completions: opening chunk, deltas, finish chunk,
-optional usage chunk, and always `[DONE]`, even after an error event."""
+"""The one stream envelope every generating route shares: opening events, deltas, finish events, and
+the protocol's closing (`[DONE]` for OpenAI's chat and completions), even after an error event."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -26,51 +27,74 @@ DEFAULT_PING_SECONDS = 15.0
 
 
 class ChunkFactory(Protocol):
-    """Builds the endpoint's chunk objects; the envelope decides when each is sent."""
+    """Builds one protocol's stream events; the envelope decides when each is sent."""
 
-    def opening(self) -> BaseModel | None: ...
+    def opening(self) -> Iterable[BaseModel]: ...
 
-    # Chat may turn one text delta into no chunk (text held back by its output parser) or several.
+    # A parsed protocol may turn one text delta into no event (text held back by its output parser)
+    # or several.
     def delta(self, text: str, logprobs: tuple[TokenLogprob, ...]) -> Iterable[BaseModel]: ...
 
-    def finish(self, reason: str) -> Iterable[BaseModel]: ...
+    def finish(self, reason: str, usage: Usage, stop_sequence: str | None) -> Iterable[BaseModel]: ...
 
-    def usage(self, usage: Usage) -> BaseModel: ...
+    # Already framed: an error is the one event whose shape differs between protocols.
+    def failure(self, exc: APIError) -> Iterable[dict[str, Any]]: ...
 
 
-def _data(chunk: BaseModel) -> dict[str, Any]:
-    return {"data": chunk.model_dump_json(exclude_unset=False)}
+@dataclass(frozen=True)
+class Framing:
+    """How a protocol puts its events on the wire: OpenAI's chat and completions send bare `data:`
+    lines ending in `[DONE]`; the Responses and Anthropic APIs name each event after its `type`."""
+
+    is_named: bool = False
+    done: str | None = DONE
+
+
+OPENAI_CHUNKS = Framing()
+NAMED_EVENTS = Framing(is_named=True, done=None)
+
+
+def frame(chunk: BaseModel, framing: Framing) -> dict[str, Any]:
+    data = chunk.model_dump_json(exclude_unset=False)
+    if framing.is_named:
+        return {"event": getattr(chunk, "type"), "data": data}  # noqa: B009  # every named event has one
+    return {"data": data}
 
 
 async def stream_envelope(
-    events: AsyncIterator[Event], chunks: ChunkFactory, *, include_usage: bool
+    events: AsyncIterator[Event], chunks: ChunkFactory, framing: Framing = OPENAI_CHUNKS
 ) -> AsyncIterator[dict[str, Any]]:
     try:
-        opening = chunks.opening()
-        if opening is not None:
-            yield _data(opening)
+        for chunk in chunks.opening():
+            yield frame(chunk, framing)
         async for event in events:
             note_event(event)
             if isinstance(event, TextDelta):
                 for chunk in chunks.delta(event.text, event.logprobs):
-                    yield _data(chunk)
+                    yield frame(chunk, framing)
             elif isinstance(event, Finished):
-                for chunk in chunks.finish(finish_reason(event)):
-                    yield _data(chunk)
-                if include_usage:
-                    yield _data(chunks.usage(event.usage))
+                for chunk in chunks.finish(finish_reason(event), event.usage, event.stop_sequence):
+                    yield frame(chunk, framing)
             elif isinstance(event, Failed):
-                yield error_event(engine_failure(event))
+                for framed in chunks.failure(engine_failure(event)):
+                    yield framed
     except APIError as exc:
-        yield error_event(exc)
+        for framed in chunks.failure(exc):
+            yield framed
     finally:
         await events.aclose()  # type: ignore[attr-defined]
-    yield {"data": DONE}
+    if framing.done is not None:
+        yield {"data": framing.done}
 
 
 def error_event(exc: APIError) -> dict[str, Any]:
     log.warning("stream ended with error: %s", exc.message)
     return {"event": "error", "data": json.dumps(exc.to_dict())}
+
+
+def openai_stream_failure(exc: APIError) -> list[dict[str, Any]]:
+    """The error event of OpenAI's chat and completions streams: `[DONE]` follows it."""
+    return [error_event(exc)]
 
 
 class _SSEResponse(EventSourceResponse):

@@ -58,6 +58,8 @@ class TextDelta:
 class Finished:
     reason: FinishReason
     usage: Usage
+    # The stop string that ended the answer, if one did (Anthropic's API reports which).
+    stop_sequence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ class Sequence:
 
     def finish(self, reason: FinishReason) -> None:
         self.status = SequenceStatus.FINISHED
-        self._emit(Finished(reason, self.usage))
+        matched = self.text.matched_stop if self.text is not None else None
+        self._emit(Finished(reason, self.usage, matched))
 
     def fail(self, message: str) -> None:
         self.status = SequenceStatus.FINISHED

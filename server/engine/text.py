@@ -104,6 +104,10 @@ class TextStream:
     def is_stopped(self) -> bool:
         return self._stops.is_stopped
 
+    @property
+    def matched_stop(self) -> str | None:
+        return self._stops.matched
+
     def feed(self, token: int) -> str:
         # Stops are matched on the raw text: a reply opening with "\nUser:" must stop, not leak "User:".
         return self._hold_space(self._strip(self._stops.push(self._detokenizer.feed(token))))

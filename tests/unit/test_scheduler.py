@@ -424,7 +424,7 @@ def test_scheduler_stop_string_finishes_with_stop_and_is_not_emitted(
     _, events = _submit(scheduler, _prompt(5), seed=1, stops=("<42>",))
     _run_until_idle(scheduler)
     assert _text(events) == "<40><41>"
-    assert events[-1] == Finished("stop", Usage(prompt_tokens=5, completion_tokens=3))
+    assert events[-1] == Finished("stop", Usage(prompt_tokens=5, completion_tokens=3), stop_sequence="<42>")
 
 
 def test_scheduler_context_limit_finishes_with_length(samplers: Samplers) -> None:
