@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from server import __version__
-from server.api import chat, completions, embeddings, models, ops, tokenize
+from server.api import chat, completions, embeddings, messages, models, ops, responses, tokenize
 from server.api.errors import install_error_handlers
 from server.api.middleware import install_service_layer
 from server.config import Settings
 from server.models.catalog import Catalog, ModelNotFound
 from server.models.pool import ModelPool, ModelUnavailable
 from server.playground import install_playground
+from server.store import ResponseStore, StoreLimits
 
 log = logging.getLogger("localchat")
 
@@ -52,15 +53,24 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await preload
             await app.state.pool.close()
+            app.state.response_store.close()
 
     app = FastAPI(title="localchat", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.pool = ModelPool(catalog or Catalog.from_settings(settings), settings)
+    app.state.response_store = ResponseStore(
+        settings.state_dir,
+        StoreLimits(
+            max_count=settings.responses_max_count,
+            max_age_seconds=settings.responses_max_age_days * 86400,
+            max_bytes=settings.responses_max_bytes,
+        ),
+    )
     app.state.is_ready = False
     app.state.startup_error = None
     install_error_handlers(app)
     install_service_layer(app, settings)
-    for module in (chat, completions, embeddings, models, ops, tokenize):
+    for module in (chat, completions, embeddings, messages, models, ops, responses, tokenize):
         app.include_router(module.router)
     if settings.playground:
         install_playground(app)

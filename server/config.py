@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     # (its output included) of at most this many characters, or it fails with a clear error.
     template_render_seconds: float = Field(1.0, gt=0, le=60)
     template_max_chars: int = Field(4_000_000, ge=1024)
+    # Where state that outlives the process lives (stored Responses); the models folder when unset.
+    data_dir: Path | None = None
+    # Stored Responses (previous_response_id): the oldest go first past any of these bounds.
+    responses_max_count: int = Field(10_000, ge=1)
+    responses_max_age_days: float = Field(30.0, gt=0)
+    responses_max_bytes: int = Field(256 * 1024 * 1024, ge=1)
     # The browser playground at /playground (static files; every API call it makes is checked as usual).
     playground: bool = True
     # After SIGTERM, how long requests in flight may keep going before their streams are ended.
@@ -91,10 +97,14 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("max_memory_bytes", mode="before")
+    @field_validator("max_memory_bytes", "responses_max_bytes", mode="before")
     @classmethod
     def _parse_size(cls, value: Any) -> Any:
         return parse_bytes(value) if isinstance(value, str) else value
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir if self.data_dir is not None else self.models_dir
 
     @property
     def catalog_path(self) -> Path:

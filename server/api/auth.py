@@ -1,5 +1,6 @@
-"""Optional API keys: `Authorization: Bearer <key>` on every route except /health, CORS preflights and
-any paths the app declares open (the playground's static files).
+"""Optional API keys: `Authorization: Bearer <key>` (or `x-api-key: <key>`, as Anthropic's clients
+send it) on every route except /health, CORS preflights and any paths the app declares open (the
+playground's static files).
 
 Installed only when keys are configured. A missing or wrong key gets a 401 in the OpenAI envelope
 (type authentication_error, code invalid_api_key), the answer openai clients expect.
@@ -31,9 +32,12 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 def bearer_token(scope: Scope) -> bytes | None:
+    """The key from `Authorization: Bearer <key>`, or from `x-api-key: <key>` as Anthropic's
+    clients send it."""
     value = _header(scope, b"authorization")
     if value is None:
-        return None
+        api_key = _header(scope, b"x-api-key")
+        return api_key.strip() or None if api_key is not None else None
     scheme, _, token = value.strip().partition(b" ")
     if scheme.lower() != b"bearer" or not token.strip():
         return None
@@ -84,4 +88,4 @@ class APIKeyAuth:
         else:
             message = "Incorrect API key provided."
         error = APIError(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
-        await error.to_response()(scope, receive, send)
+        await error.to_response(scope.get("path", ""))(scope, receive, send)

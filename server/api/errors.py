@@ -67,8 +67,34 @@ class APIError(Exception):
     def to_dict(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
-    def to_response(self) -> JSONResponse:
-        return JSONResponse(self.to_dict(), status_code=self.status, headers=self.headers)
+    def to_anthropic_dict(self) -> dict[str, Any]:
+        kind = _ANTHROPIC_TYPE_BY_STATUS.get(
+            self.status, "api_error" if self.status >= 500 else "invalid_request_error"
+        )
+        return {"type": "error", "error": {"type": kind, "message": self.message}}
+
+    def to_response(self, path: str = "") -> JSONResponse:
+        """The error in the envelope of the API `path` belongs to: Anthropic's on its Messages routes,
+        OpenAI's everywhere else."""
+        body = self.to_anthropic_dict() if is_anthropic_path(path) else self.to_dict()
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+ANTHROPIC_PREFIX = "/v1/messages"
+_ANTHROPIC_TYPE_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+}
+
+
+def is_anthropic_path(path: str) -> bool:
+    return path == ANTHROPIC_PREFIX or path.startswith(ANTHROPIC_PREFIX + "/")
 
 
 def invalid_request(message: str, *, param: str | None = None, code: str | None = None) -> APIError:
@@ -119,8 +145,8 @@ def _validation_error(exc: RequestValidationError) -> APIError:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
-    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        return exc.to_response()
+    async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+        return exc.to_response(request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -130,33 +156,35 @@ def install_error_handlers(app: FastAPI) -> None:
                 415,
                 "The request body must be JSON, sent with Content-Type: application/json.",
                 code="unsupported_media_type",
-            ).to_response()
-        return _validation_error(exc).to_response()
+            ).to_response(request.url.path)
+        return _validation_error(exc).to_response(request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == _BODY_PARSE_DETAIL:
             return invalid_request(
                 "We could not parse the JSON body of your request: it is not valid UTF-8, "
                 "or it is nested too deeply.",
                 code="invalid_json",
-            ).to_response()
+            ).to_response(request.url.path)
         message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        return APIError(exc.status_code, message, headers=dict(exc.headers or {})).to_response()
+        return APIError(exc.status_code, message, headers=dict(exc.headers or {})).to_response(
+            request.url.path
+        )
 
     @app.exception_handler(UnicodeError)
-    async def _unicode(_: Request, exc: UnicodeError) -> JSONResponse:
+    async def _unicode(request: Request, exc: UnicodeError) -> JSONResponse:
         # JSON may spell a lone surrogate ("\\ud800"), which no UTF-8 text can carry to the model.
         return invalid_request(
             "The request contains text that is not valid Unicode (a lone surrogate such as \\ud800).",
             code="invalid_unicode",
-        ).to_response()
+        ).to_response(request.url.path)
 
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc)
         return APIError(
             500, f"Internal server error: {type(exc).__name__}", code="internal_error"
-        ).to_response()
+        ).to_response(request.url.path)
 
     # A handler for Exception itself runs in Starlette's outermost middleware, which re-raises after
     # answering, and uvicorn then drops the keep-alive connection. Handlers for these (and their

@@ -58,16 +58,16 @@ class BodySizeLimit:
             return
         declared = _declared_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await _too_large(self.max_bytes).to_response()(scope, receive, send)
+            await _too_large(self.max_bytes).to_response(scope.get("path", ""))(scope, receive, send)
             return
         try:
             async with asyncio.timeout(self.timeout_seconds):
                 first = await self._read_body(receive)
         except TimeoutError:
-            await _too_slow(self.timeout_seconds).to_response()(scope, receive, send)
+            await _too_slow(self.timeout_seconds).to_response(scope.get("path", ""))(scope, receive, send)
             return
         if first is None:
-            await _too_large(self.max_bytes).to_response()(scope, receive, send)
+            await _too_large(self.max_bytes).to_response(scope.get("path", ""))(scope, receive, send)
             return
         pending: list[Message] = [first]
 

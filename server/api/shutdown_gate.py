@@ -30,7 +30,7 @@ class ShutdownGate:
                 code="shutting_down",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"},
             )
-            await error.to_response()(scope, receive, send)
+            await error.to_response(scope.get("path", ""))(scope, receive, send)
             return
         self.state.num_in_flight += 1
         try:
