@@ -77,6 +77,7 @@ def _turn(
     for index, block in enumerate(content):
         block_where = f"{where}.content.{index}"
         kind = block.get("type")
+        kind = kind if isinstance(kind, str) else repr(kind)  # a set lookup needs it hashable
         if kind == "text":
             texts.append(_string(block.get("text"), f"{block_where}.text"))
         elif kind == "thinking" and role == "assistant":

@@ -136,7 +136,8 @@ def input_items(body: ResponseRequest) -> list[dict[str, Any]]:
         where = f"input.{index}"
         # A bare {"role", "content"} is a message (the "easy" input message of the reference).
         kind = item.get("type", "message" if "role" in item else None)
-        normalise = _NORMALISERS.get(kind) if isinstance(kind, str) else None
+        kind = kind if isinstance(kind, str) or kind is None else repr(kind)  # lookups need it hashable
+        normalise = _NORMALISERS.get(kind) if kind is not None else None
         if normalise is not None:
             items.append(normalise(item, where))
         elif kind in SKIPPED_ITEMS:

@@ -22,13 +22,17 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.openapi import from_url
 
+from server.api.errors import is_anthropic_path
+
 ENVELOPE_KEYS = frozenset({"message", "type", "param", "code"})
+ANTHROPIC_KEYS = frozenset({"message", "type"})
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 REQUEST_SECONDS = 120
 
 
-def envelope_problem(status: int, content_type: str, body: bytes) -> str | None:
-    """Why this response breaks the contract; None if it keeps it."""
+def envelope_problem(status: int, content_type: str, body: bytes, path: str = "") -> str | None:
+    """Why this response breaks the contract; None if it keeps it. Anthropic's routes answer in
+    Anthropic's envelope, the rest in OpenAI's."""
     if status >= 500:
         return f"server error {status}"
     if status < 400:
@@ -40,7 +44,10 @@ def envelope_problem(status: int, content_type: str, body: bytes) -> str | None:
     except ValueError:
         return f"{status} whose body is not JSON"
     error = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(error, dict) or set(error) != ENVELOPE_KEYS:
+    if is_anthropic_path(path):
+        if data.get("type") != "error" or not isinstance(error, dict) or set(error) != ANTHROPIC_KEYS:
+            return f"{status} without Anthropic's envelope {{'type': 'error', 'error': {{type, message}}}}"
+    elif not isinstance(error, dict) or set(error) != ENVELOPE_KEYS:
         return f"{status} without the envelope {{'error': {{message, type, param, code}}}}"
     if not isinstance(error["message"], str) or not isinstance(error["type"], str):
         return f"{status} whose error message or type is not a string"
@@ -73,7 +80,7 @@ Judge = Callable[[str, str, int, str, bytes], str | None]
 
 
 def default_judge(method: str, path: str, status: int, content_type: str, body: bytes) -> str | None:
-    return envelope_problem(status, content_type, body)
+    return envelope_problem(status, content_type, body, path)
 
 
 def _describe(case: schemathesis.Case) -> str:
@@ -183,7 +190,7 @@ def status_summary(counts: Iterable[tuple[int, int]]) -> str:
 
 def auth_judge(method: str, path: str, status: int, content_type: str, body: bytes) -> str | None:
     """For a server with API keys, fuzzed without one: only /health may answer; the rest get 401."""
-    problem = envelope_problem(status, content_type, body)
+    problem = envelope_problem(status, content_type, body, path)
     if problem is not None:
         return problem
     if path == "/health":

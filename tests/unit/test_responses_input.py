@@ -113,3 +113,9 @@ def test_invalid_tool_name_is_a_400_naming_the_tool() -> None:
     with pytest.raises(APIError) as caught:
         chat_request(body, input_items(body))
     assert caught.value.status == 400 and caught.value.param == "tools.0.function.name"
+
+
+def test_a_type_that_is_not_a_string_is_a_400() -> None:
+    with pytest.raises(APIError) as caught:
+        input_items(_request(input=[{"type": {"not": "hashable"}}]))
+    assert caught.value.status == 400 and caught.value.param == "input.0.type"
