@@ -53,6 +53,13 @@ RETRY_AFTER_SECONDS = 1
 
 
 def start_generation(model: LoadedModel, request: GenerationRequest) -> EventStream:
+    if model.info.kind == "embedding":
+        # An embedding model's head makes vectors, not next-token scores worth sampling.
+        raise invalid_request(
+            f"Model '{model.name}' is an embedding model; it answers /v1/embeddings, not generation.",
+            param="model",
+            code="model_not_generative",
+        )
     note_model(model.name)
     try:
         return model.engine.generate(request)

@@ -1,5 +1,6 @@
 """Sentence embeddings from a loaded model's weights: a second llama.cpp context, set up to pool the
-last layer's states of a whole input into one vector (mean pooling unless the model names its own).
+last layer's states of a whole input into one vector: as the GGUF's pooling type says (mean, CLS or
+last token), and by their mean for a causal model that names none.
 
 Each input is decoded on its own, so an input's vector does not depend on what else is in the
 request (a batch equals the same inputs one by one), then L2-normalised as OpenAI's are.
@@ -31,10 +32,16 @@ class EmbeddingContext:
         params.n_threads_batch = n_threads
         params.embeddings = True
         params.no_perf = True
-        params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_MEAN
+        # Unspecified: llama.cpp takes the pooling type from the model file.
+        params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED
         ctx = llama_cpp.llama_init_from_model(model, params)
+        if ctx and llama_cpp.llama_pooling_type(ctx) == llama_cpp.LLAMA_POOLING_TYPE_NONE:
+            llama_cpp.llama_free(ctx)
+            params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_MEAN
+            ctx = llama_cpp.llama_init_from_model(model, params)
         if not ctx:
             raise EmbeddingError(f"llama.cpp could not create an embedding context of {n_ctx} tokens")
+        self.pooling_type = int(llama_cpp.llama_pooling_type(ctx))
         self._ctx = ctx
         self._memory = llama_cpp.llama_get_memory(ctx)
         self._uses_encoder = bool(llama_cpp.llama_model_has_encoder(model))

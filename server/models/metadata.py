@@ -11,7 +11,13 @@ from gguf.constants import GGUFValueType, LlamaFileType
 
 from server.models.gguf_header import GGUFFormatError, GGUFHeader
 
-ModelKind = Literal["base", "instruct", "chat"]
+ModelKind = Literal["base", "instruct", "chat", "embedding"]
+# llama.cpp's pooling types that make one vector of a whole input (mean, CLS, last token).
+SENTENCE_POOLING = frozenset({1, 2, 3})
+# Encoder-only architectures: they embed and cannot generate, whatever the metadata says.
+ENCODER_ARCHITECTURES = frozenset(
+    {"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "modern-bert", "neo-bert", "t5encoder"}
+)
 DEFAULT_TEMPLATE = "default"
 _TEMPLATE_KEY = "tokenizer.chat_template"
 _TOKENS_KEY = "tokenizer.ggml.tokens"
@@ -31,6 +37,8 @@ class ModelMetadata:
     chat_templates: dict[str, str] = field(default_factory=dict)
     # Repeating blocks; llama.cpp counts the output layer as one more when offloading.
     num_layers: int | None = None
+    # `<architecture>.pooling_type`: set by embedding models (1 mean, 2 CLS, 3 last).
+    pooling_type: int | None = None
 
     @property
     def has_chat_template(self) -> bool:
@@ -38,7 +46,10 @@ class ModelMetadata:
 
     @property
     def kind(self) -> ModelKind:
-        """Chat-tuned and instruct-tuned models carry a template; names settle which of the two."""
+        """Embedding models declare how they pool, or are encoders; chat-tuned and instruct-tuned
+        models carry a template, and names settle which of the two."""
+        if self.pooling_type in SENTENCE_POOLING or self.architecture in ENCODER_ARCHITECTURES:
+            return "embedding"
         label = " ".join(part for part in (self.finetune, self.name) if part).lower()
         words = set(re.split(r"[^a-z0-9]+", label))
         if "chat" in words:
@@ -117,6 +128,7 @@ def read_metadata(path: Path) -> ModelMetadata:
             quantization=_quantization(_count(header, "general.file_type")),
             context_length=_count(header, f"{architecture}.context_length") if architecture else None,
             num_layers=_count(header, f"{architecture}.block_count") if architecture else None,
+            pooling_type=_count(header, f"{architecture}.pooling_type") if architecture else None,
             bos_token=_token_text(header, "tokenizer.ggml.bos_token_id"),
             eos_token=_token_text(header, "tokenizer.ggml.eos_token_id"),
             chat_templates=_templates(header),

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import gguf
 import httpx
 import numpy as np
 import openai
 import pytest
 from langchain_openai import OpenAIEmbeddings
 
+from tests.support.gguf_copies import copy_with_values
+
 from .conftest import BASE_MODEL, RunningServer
+from .model_servers import start_server, stop
 
 TEXTS = ["The cat sat on the mat.", "A feline rested on the rug.", "Stock markets fell sharply today."]
 
@@ -85,3 +92,54 @@ def test_bad_embedding_requests_are_400(http: httpx.Client, body: dict, code: st
 def test_embeddings_unknown_model_is_404(http: httpx.Client) -> None:
     response = http.post("/v1/embeddings", json={"model": "no-such-model", "input": "hi"})
     assert response.status_code == 404
+
+
+# -- an embedding model: the GGUF names its pooling ------------------------------------------------
+
+LAST_POOLED = "gemma-last-pooled"
+
+
+@pytest.fixture(scope="module")
+def pooled_server(base_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The base model and a copy whose metadata declares last-token pooling (3), as embedding models
+    declare theirs."""
+    folder = tmp_path_factory.mktemp("pooled")
+    pooled = copy_with_values(
+        base_model_path, folder / "pooled.gguf", {"gemma3.pooling_type": (gguf.GGUFValueType.UINT32, 3)}
+    )
+    catalog = (
+        f"settings:\n  default_model: {BASE_MODEL}\nmodels:\n"
+        f"  - name: {BASE_MODEL}\n    file: {base_model_path}\n"
+        f"  - name: {LAST_POOLED}\n    file: {pooled}\n"
+    )
+    running = start_server(folder, catalog, {})
+    yield running
+    stop(running)
+
+
+def test_gguf_pooling_type_decides_the_vector(pooled_server: RunningServer) -> None:
+    client = pooled_server.client()
+
+    def vector(model: str, tokens: list[int]) -> np.ndarray:
+        answer = client.embeddings.create(model=model, input=[tokens], encoding_format="float")
+        return np.array(answer.data[0].embedding)
+
+    tokenized = httpx.post(
+        f"{pooled_server.base_url}/tokenize", json={"content": TEXTS[0], "add_special": True}, timeout=60
+    )
+    tokens = tokenized.json()["tokens"]
+    # One token: its mean and its last state are the same vector.
+    assert np.allclose(vector(LAST_POOLED, tokens[:1]), vector(BASE_MODEL, tokens[:1]), atol=1e-6)
+    # Several: the last state is not the mean (the base model names no pooling, so it is mean-pooled).
+    assert float(vector(LAST_POOLED, tokens) @ vector(BASE_MODEL, tokens)) < 0.999
+
+
+def test_embedding_model_is_listed_as_such_and_refuses_generation(pooled_server: RunningServer) -> None:
+    with httpx.Client(base_url=pooled_server.base_url, timeout=60) as http:
+        kinds = {card["id"]: card["kind"] for card in http.get("/v1/models").json()["data"]}
+        assert kinds == {BASE_MODEL: "base", LAST_POOLED: "embedding"}
+        chat = http.post(
+            "/v1/chat/completions",
+            json={"model": LAST_POOLED, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
+        )
+    assert chat.status_code == 400 and chat.json()["error"]["code"] == "model_not_generative"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -209,6 +210,17 @@ def test_model_metadata_kind_chat_from_name_even_with_template() -> None:
 
 def test_model_metadata_kind_chat_from_finetune() -> None:
     assert _metadata(name="Qwen", finetune="chat").kind == "chat"
+
+
+@pytest.mark.parametrize(
+    ("architecture", "pooling_type", "kind"),
+    [("llama", 1, "embedding"), ("qwen3", 3, "embedding"), ("bert", None, "embedding"), ("llama", 0, "base")],
+)
+def test_model_metadata_kind_embedding_from_pooling_or_encoder(
+    architecture: str, pooling_type: int | None, kind: str
+) -> None:
+    metadata = dataclasses.replace(_metadata(name="E5"), architecture=architecture, pooling_type=pooling_type)
+    assert metadata.kind == kind
 
 
 def test_read_metadata_kind_from_file_with_template(make_gguf: GGUFFactory) -> None:
