@@ -143,3 +143,13 @@ def test_embedding_model_is_listed_as_such_and_refuses_generation(pooled_server:
             json={"model": LAST_POOLED, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
         )
     assert chat.status_code == 400 and chat.json()["error"]["code"] == "model_not_generative"
+
+
+def test_input_longer_than_a_micro_batch(client: openai.OpenAI, http: httpx.Client) -> None:
+    # Inputs go through the model 256 tokens at a time; a long one spans several micro-batches.
+    text = " ".join(TEXTS * 40)
+    tokens = http.post("/tokenize", json={"content": text, "add_special": True}).json()["tokens"]
+    assert 600 < len(tokens) < 2000
+    first, again = _vectors(client, [text, text])
+    assert np.array_equal(first, again)
+    assert float(first @ _vectors(client, [TEXTS[0]])[0]) < 0.999
