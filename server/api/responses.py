@@ -122,8 +122,7 @@ async def _respond(
     if body.stream:
         return stream_envelope(run.events, ResponseEvents(run.prepared, skeleton, keep), NAMED_EVENTS)
     answer = await answer_chat(request, run)
-    status = "incomplete" if answer.finish_reason == "length" else "completed"
-    response = finished(skeleton, answer_output(answer, status), answer.finish_reason, answer.usage)
+    response = finished(skeleton, answer_output(answer), answer.finish_reason, answer.usage)
     if body.store:
         await _call_store(store.save, response.model_dump(mode="json"), context)
     return response

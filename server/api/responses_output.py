@@ -14,6 +14,7 @@ from server.api.responses_protocol import (
     FunctionCallItem,
     IncompleteDetails,
     InputTokensDetails,
+    ItemStatus,
     MessageItem,
     OutputItem,
     OutputText,
@@ -56,17 +57,20 @@ def finished(skeleton: ResponseObject, output: list[OutputItem], reason: str, us
     )
 
 
-def answer_output(answer: ChatAnswer, status: str) -> list[OutputItem]:
-    """Output items of a whole answer, in the order a stream adds them: reasoning, text, calls."""
+def answer_output(answer: ChatAnswer) -> list[OutputItem]:
+    """Output items of a whole answer, in the order a stream adds them: reasoning, text, calls. An
+    answer cut by max_output_tokens leaves its last item "incomplete", as a stream does."""
     message = answer.message
     output: list[OutputItem] = []
     if message.reasoning:
         output.append(
-            ReasoningItem(id=item_id("rs"), content=[ReasoningText(text=message.reasoning)], status=status)
+            ReasoningItem(
+                id=item_id("rs"), content=[ReasoningText(text=message.reasoning)], status="completed"
+            )
         )
     if message.content:
         output.append(
-            MessageItem(id=item_id("msg"), status=status, content=[OutputText(text=message.content)])
+            MessageItem(id=item_id("msg"), status="completed", content=[OutputText(text=message.content)])
         )
     for call, call_id in zip(message.tool_calls, answer.call_ids, strict=True):
         output.append(
@@ -78,6 +82,8 @@ def answer_output(answer: ChatAnswer, status: str) -> list[OutputItem]:
                 status="completed",
             )
         )
+    if output and answer.finish_reason == "length":
+        output[-1] = output[-1].model_copy(update={"status": "incomplete"})
     return output
 
 
@@ -171,7 +177,9 @@ class ResponseEvents(ParsedChunks):
             )
         return events
 
-    def _close(self) -> list[BaseModel]:
+    def _close(self, status: ItemStatus = "completed") -> list[BaseModel]:
+        """Events that finish the open item; an answer cut by max_output_tokens leaves it
+        "incomplete", as a non-streamed one says."""
         item, text = self._open, self._text
         if item is None:
             return []
@@ -179,20 +187,20 @@ class ResponseEvents(ParsedChunks):
         events: list[BaseModel] = []
         if isinstance(item, MessageItem):
             part = OutputText(text=text)
-            done: OutputItem = item.model_copy(update={"status": "completed", "content": [part]})
+            done: OutputItem = item.model_copy(update={"status": status, "content": [part]})
             events.append(
                 self._item_event("response.output_text.done", item, content_index=0, text=text, logprobs=[])
             )
             events.append(self._item_event("response.content_part.done", item, content_index=0, part=part))
         elif isinstance(item, ReasoningItem):
             reasoning = ReasoningText(text=text)
-            done = item.model_copy(update={"status": "completed", "content": [reasoning]})
+            done = item.model_copy(update={"status": status, "content": [reasoning]})
             events.append(self._item_event("response.reasoning_text.done", item, content_index=0, text=text))
             events.append(
                 self._item_event("response.content_part.done", item, content_index=0, part=reasoning)
             )
         else:
-            done = item.model_copy(update={"status": "completed", "arguments": text})
+            done = item.model_copy(update={"status": status, "arguments": text})
             events.append(
                 self._item_event(
                     "response.function_call_arguments.done", item, name=item.name, arguments=text
@@ -204,7 +212,7 @@ class ResponseEvents(ParsedChunks):
         return events
 
     def message_finish(self, reason: str, usage: Usage, stop_sequence: str | None) -> list[BaseModel]:
-        events = self._close()
+        events = self._close("incomplete" if reason == "length" else "completed")
         response = finished(self._skeleton, self._output, reason, usage)
         self._on_finished(response)
         return [*events, self._event(f"response.{response.status}", response=response)]

@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from server.api.protocol import _TopLevelRequest
 
@@ -27,6 +27,14 @@ class TextFormat(BaseModel):
     # "schema" shadows a BaseModel attribute, hence the alias.
     schema_: dict[str, Any] | None = Field(None, alias="schema")
     strict: bool | None = None
+
+    @model_serializer(mode="wrap")
+    def _as_sent(self, handler: Any) -> dict[str, Any]:
+        # Echoed as clients spell it ("schema"), without the fields a format does not have.
+        data = handler(self)
+        if "schema_" in data:
+            data["schema"] = data.pop("schema_")
+        return {key: value for key, value in data.items() if value is not None}
 
 
 class TextConfig(BaseModel):

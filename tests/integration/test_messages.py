@@ -16,6 +16,7 @@ import pytest
 from .conftest import BASE_MODEL
 from .model_servers import RunningServer, start_server, stop
 from .test_reasoning import THINK_THEN_ANSWER
+from .test_responses import CITY_RANK
 
 WEATHER = {
     "name": "get_weather",
@@ -292,17 +293,11 @@ def test_x_api_key_is_accepted_and_checked(keyed_server: RunningServer) -> None:
 
 
 def test_output_config_format_gives_schema_valid_json(claude: anthropic.Anthropic) -> None:
-    schema = {
-        "type": "object",
-        "properties": {"city": {"type": "string", "maxLength": 12}, "rank": {"type": "integer"}},
-        "required": ["city", "rank"],
-        "additionalProperties": False,
-    }
     message = claude.messages.create(
         model=BASE_MODEL,
         max_tokens=60,
         messages=[{"role": "user", "content": "Name a city and its rank."}],
-        output_config={"format": {"type": "json_schema", "schema": schema}},
+        output_config={"format": {"type": "json_schema", "schema": CITY_RANK}},
     )
     parsed = json.loads(message.content[0].text)
     assert set(parsed) == {"city", "rank"} and isinstance(parsed["rank"], int)

@@ -26,6 +26,13 @@ WEATHER = {
         "additionalProperties": False,
     },
 }
+# A JSON schema small enough for a 270M model to fill within a few dozen tokens.
+CITY_RANK = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "maxLength": 12}, "rank": {"type": "integer"}},
+    "required": ["city", "rank"],
+    "additionalProperties": False,
+}
 TEXT_EVENTS = [
     "response.created",
     "response.in_progress",
@@ -136,21 +143,17 @@ def test_stream_helper_collects_the_final_response(client: openai.OpenAI) -> Non
 
 
 def test_json_schema_output_matches_the_schema(client: openai.OpenAI) -> None:
-    schema = {
-        "type": "object",
-        "properties": {"city": {"type": "string", "maxLength": 12}, "rank": {"type": "integer"}},
-        "required": ["city", "rank"],
-        "additionalProperties": False,
-    }
     response = client.responses.create(
         model=BASE_MODEL,
         input="Name a city and its rank.",
         max_output_tokens=60,
-        text={"format": {"type": "json_schema", "name": "city", "schema": schema, "strict": True}},
+        text={"format": {"type": "json_schema", "name": "city", "schema": CITY_RANK, "strict": True}},
     )
     parsed = json.loads(response.output_text)
     assert set(parsed) == {"city", "rank"} and isinstance(parsed["rank"], int)
     assert response.text.format.type == "json_schema"
+    # The format is echoed as sent, here and when the stored response is read back.
+    assert client.responses.retrieve(response.id).text.format.schema_ == CITY_RANK
 
 
 def test_forced_function_call(tools_client: openai.OpenAI) -> None:
@@ -356,3 +359,16 @@ def test_previous_response_survives_a_restart(base_model_path: Path, tmp_path: P
         ]
     finally:
         stop(second_server)
+
+
+def test_an_answer_cut_short_leaves_its_item_incomplete(client: openai.OpenAI) -> None:
+    request: dict[str, Any] = dict(
+        model=BASE_MODEL, input="The capital of France is", max_output_tokens=4, temperature=0
+    )
+    whole = client.responses.create(**request)
+    events = list(client.responses.create(**request, stream=True))
+    done = [event.item for event in events if event.type == "response.output_item.done"]
+    final = events[-1].response
+    assert whole.status == final.status == "incomplete"
+    assert [item.status for item in whole.output] == [item.status for item in final.output]
+    assert [item.status for item in done] == [item.status for item in final.output] == ["incomplete"]

@@ -1,11 +1,23 @@
 // openai-node against a running localchat: one streamed and one whole Responses API call.
-// Prints one JSON line that tests/integration/test_responses_node.py checks.
-// Usage: node responses_stream.mjs <base-url ending in /v1> <model>
+// Prints one JSON line that tests/integration/test_responses_node.py checks; any error exits non-zero.
+// Usage: node responses_stream.mjs [base-url ending in /v1] [model]
+//   (or LOCALCHAT_BASE_URL / LOCALCHAT_MODEL in the environment)
 import OpenAI from "openai";
 
-const [baseURL, model] = process.argv.slice(2);
+const baseURL = process.argv[2] ?? process.env.LOCALCHAT_BASE_URL;
+const model = process.argv[3] ?? process.env.LOCALCHAT_MODEL;
+if (!baseURL || !model) throw new Error("usage: node responses_stream.mjs <base-url> <model>");
 const client = new OpenAI({ baseURL, apiKey: "unused", maxRetries: 0 });
 const request = { model, input: "Once upon a time", max_output_tokens: 16, temperature: 0 };
+
+// The SDK adds output_text only to non-streamed responses; this is its rule for a streamed one.
+const outputText = (response) =>
+  response.output
+    .filter((item) => item.type === "message")
+    .flatMap((item) => item.content)
+    .filter((part) => part.type === "output_text")
+    .map((part) => part.text)
+    .join("");
 
 const events = [];
 let deltas = "";
@@ -20,6 +32,7 @@ for await (const event of stream) {
     final = event.response;
   }
 }
+if (final === null) throw new Error("the stream ended without a terminal response event");
 const whole = await client.responses.create(request);
 console.log(
   JSON.stringify({
@@ -27,9 +40,9 @@ console.log(
     events,
     deltas,
     doneText,
-    final: final && {
+    final: {
       status: final.status,
-      output_text: final.output_text ?? final.output?.[0]?.content?.[0]?.text,
+      output_text: outputText(final),
       incomplete_details: final.incomplete_details,
       usage: final.usage,
     },
