@@ -32,6 +32,7 @@ const DEFAULT_STATE = {
   prompt: "The three primary colors are",
   tools: "",
   toolChoice: "auto",
+  parallelTools: true,
   panes: {},
 };
 
@@ -63,6 +64,7 @@ class Playground {
     $("#raw-prompt").value = this.state.prompt;
     $("#tools-json").value = this.state.tools;
     $("#tool-choice").value = this.state.toolChoice;
+    $("#parallel-tools").checked = this.state.parallelTools !== false;
     $("#compare").checked = this.state.compare;
     for (const radio of document.querySelectorAll('input[name="mode"]')) radio.checked = radio.value === this.state.mode;
     this.bindControls();
@@ -86,6 +88,7 @@ class Playground {
       prompt: $("#raw-prompt").value,
       tools: null,
       toolChoice: $("#tool-choice").value,
+      parallelTools: $("#parallel-tools").checked,
       toolsError: null,
     };
     const toolsText = $("#tools-json").value.trim();
@@ -119,7 +122,9 @@ class Playground {
         this.edited();
       });
     }
-    for (const input of ["#raw-prompt", "#tools-json", "#tool-choice"]) $(input).addEventListener("input", () => this.edited());
+    for (const input of ["#raw-prompt", "#tools-json", "#tool-choice", "#parallel-tools"]) {
+      $(input).addEventListener("input", () => this.edited());
+    }
     $("#example-tool").addEventListener("click", () => {
       $("#tools-json").value = JSON.stringify(EXAMPLE_TOOLS, null, 2);
       this.edited();
@@ -174,6 +179,7 @@ class Playground {
       prompt: shared.prompt,
       tools: $("#tools-json").value,
       toolChoice: shared.toolChoice,
+      parallelTools: shared.parallelTools,
       panes: Object.fromEntries(this.panes.map((pane) => [pane.letter, pane.saveState()])),
     };
     localStorage.setItem(STATE_STORAGE, JSON.stringify(state));

@@ -138,6 +138,8 @@ export class Pane {
       if (shared.tools) {
         body.tools = shared.tools;
         body.tool_choice = shared.toolChoice;
+        // Only a change from the default is sent, so copied snippets stay short.
+        if (!shared.parallelTools) body.parallel_tool_calls = false;
       }
     } else {
       body.prompt = shared.prompt;

@@ -5,7 +5,7 @@
 const SDK_FIELDS = {
   chat: new Set([
     "model", "messages", "temperature", "top_p", "max_tokens", "seed", "stop", "response_format",
-    "tools", "tool_choice", "stream",
+    "tools", "tool_choice", "parallel_tool_calls", "stream",
   ]),
   completion: new Set(["model", "prompt", "temperature", "top_p", "max_tokens", "seed", "stop", "stream"]),
 };
