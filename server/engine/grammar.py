@@ -11,6 +11,7 @@ import llama_cpp
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
 from server.engine.llama import LlamaRuntime
+from server.formats.gbnf import strict_json_strings
 
 GRAMMAR_ROOT = b"root"
 MAX_GRAMMAR_CHARS = 65536
@@ -26,7 +27,7 @@ def json_object_grammar() -> str:
 
 def json_schema_grammar(schema: dict[str, Any]) -> str:
     try:
-        return json_schema_to_gbnf(json.dumps(schema))
+        return strict_json_strings(json_schema_to_gbnf(json.dumps(schema)))
     except (ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:  # the converter asserts
         raise GrammarError(f"cannot turn this JSON schema into a grammar: {exc}") from exc
 

@@ -11,6 +11,16 @@ from server.formats.chat_format import ToolSpec
 
 EMPTY_OBJECT_SCHEMA = {"type": "object", "properties": {}}
 _RULE_NAME_CHARS = re.compile(r"[^a-zA-Z0-9-]+")
+# llama-cpp-python's converter lets a JSON string hold any character but `"` and `\`, raw newlines
+# and other control characters included, which no JSON parser accepts. llama.cpp's own converter
+# (and JSON_GBNF) exclude them; so does this.
+_LOOSE_STRING_CHAR = re.compile(r'^char ::= \[\^"\\\\\] \|', flags=re.MULTILINE)
+_STRICT_STRING_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] |'
+
+
+def strict_json_strings(grammar: str) -> str:
+    """The converter's grammar with control characters kept out of JSON strings."""
+    return _LOOSE_STRING_CHAR.sub(lambda _: _STRICT_STRING_CHAR, grammar)
 
 
 def literal(text: str) -> str:
@@ -46,7 +56,7 @@ class GrammarBuilder:
 
     def build(self, root: str) -> str:
         self.rule("root", root)
-        return self._converter.format_grammar()
+        return strict_json_strings(self._converter.format_grammar())
 
 
 def repeated(call_rule: str, separator: str, *, is_parallel: bool) -> str:
