@@ -295,7 +295,7 @@ def test_x_api_key_is_accepted_and_checked(keyed_server: RunningServer) -> None:
 def test_output_config_format_gives_schema_valid_json(claude: anthropic.Anthropic) -> None:
     message = claude.messages.create(
         model=BASE_MODEL,
-        max_tokens=60,
+        max_tokens=200,
         messages=[{"role": "user", "content": "Name a city and its rank."}],
         output_config={"format": {"type": "json_schema", "schema": CITY_RANK}},
     )
