@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.api.protocol import MAX_STOPS, MAX_TOOLS, _TopLevelRequest
+from server.api.protocol import MAX_STOPS, MAX_TOOLS, RequestModel, _TopLevelRequest
 
 
 def anthropic_id(prefix: str) -> str:
@@ -15,42 +15,34 @@ def anthropic_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:24]}"
 
 
-class MessageParam(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class MessageParam(RequestModel):
     role: Literal["user", "assistant"]
     # A string, or content blocks (text, tool_use, tool_result, thinking), checked in anthropic_input.py
     # so each error can name its block.
     content: str | list[dict[str, Any]]
 
 
-class ToolChoiceParam(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class ToolChoiceParam(RequestModel):
     type: Literal["auto", "any", "tool", "none"]
     name: str | None = None
     disable_parallel_tool_use: bool = False
 
 
-class ThinkingParam(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class ThinkingParam(RequestModel):
     # "enabled", "adaptive", "between_tools" or "disabled"; new kinds are taken as "think if you can".
     type: str
     budget_tokens: int | None = None
 
 
-class OutputFormatParam(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+class OutputFormatParam(RequestModel):
+    model_config = ConfigDict(populate_by_name=True)  # merged with RequestModel's
 
     type: Literal["json_schema"]
     # "schema" shadows a BaseModel attribute, hence the alias.
     schema_: dict[str, Any] = Field(alias="schema")
 
 
-class OutputConfigParam(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class OutputConfigParam(RequestModel):
     effort: str | None = None
     format: OutputFormatParam | None = None
 

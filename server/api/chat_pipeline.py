@@ -24,6 +24,7 @@ from server.api.generation import (
 )
 from server.api.protocol import ChatCompletionRequest
 from server.api.tools import ToolUse, template_messages, template_variables, tool_use, with_system_text
+from server.api.validation_errors import describe_validation_errors
 from server.engine.engine import EventStream
 from server.engine.sampling import TokenLogprob
 from server.engine.sequence import GenerationRequest, Usage
@@ -115,13 +116,8 @@ def internal_chat_request(data: dict[str, Any], renamed: dict[str, str]) -> Chat
     try:
         return ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        location = [str(part) for part in first.get("loc", ())]
-        if location:
-            location[0] = renamed.get(location[0], location[0])
-        param = ".".join(location) or None
-        message = f"Invalid value for '{param}': {first.get('msg', 'invalid value')}."
-        raise invalid_request(message, param=param, code="invalid_value") from None
+        problem = describe_validation_errors(exc.errors(), data, renamed)
+        raise invalid_request(problem.message, param=problem.param, code=problem.code) from None
 
 
 def finish_with_calls(reason: str, has_calls: bool) -> str:

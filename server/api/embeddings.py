@@ -9,11 +9,12 @@ from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from server.api.errors import APIError, invalid_request
 from server.api.generation import model_name
 from server.api.model_lease import respond_with_model
+from server.api.protocol import RequestModel
 from server.engine.embeddings import EmbeddingError
 from server.models.loader import LoadedModel
 
@@ -22,9 +23,7 @@ router = APIRouter()
 MAX_INPUTS = 2048
 
 
-class EmbeddingRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class EmbeddingRequest(RequestModel):
     # A text, texts, a token list, or token lists (as OpenAI accepts).
     input: str | list[str] | list[int] | list[list[int]]
     model: str | None = None

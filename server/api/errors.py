@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from server.api.validation_errors import describe_validation_errors
+
 log = logging.getLogger("localchat.api")
 
 _TYPE_BY_STATUS = {
@@ -120,11 +122,9 @@ def _is_json_media_type(request: Request) -> bool:
 
 def _validation_error(exc: RequestValidationError) -> APIError:
     errors = exc.errors()
-    if not errors:
-        return invalid_request("Invalid request.")
-    first = errors[0]
-    param = _param_from_location(tuple(first.get("loc", ())))
+    first = errors[0] if errors else {}
     if first.get("type") == "invalid_unicode":
+        param = _param_from_location(tuple(first.get("loc", ())))
         where = (first.get("ctx") or {}).get("param") or param
         return invalid_request(
             f"The request contains text that is not valid Unicode (a lone surrogate such as \\ud800)"
@@ -137,10 +137,8 @@ def _validation_error(exc: RequestValidationError) -> APIError:
             f"We could not parse the JSON body of your request: {first.get('msg', 'invalid JSON')}.",
             code="invalid_json",
         )
-    message = str(first.get("msg", "invalid value"))
-    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-    where = f"'{param}'" if param else "the request body"
-    return invalid_request(f"Invalid value for {where}: {message}{more}.", param=param, code="invalid_value")
+    problem = describe_validation_errors(errors, exc.body)
+    return invalid_request(problem.message, param=problem.param, code=problem.code)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -16,9 +16,13 @@ MAX_STOPS = 4
 MAX_STOP_CHARS = 512
 
 
-class _Request(BaseModel):
-    # Clients send fields we do not use (parallel_tool_calls, metadata, store...); ignore, don't fail.
-    model_config = ConfigDict(extra="ignore")
+class RequestModel(BaseModel):
+    """A request body or a part of one. Clients send fields we do not use (parallel_tool_calls,
+    metadata, store...): ignored, not failed. Types are strict, as OpenAI's are: "5" is no integer and
+    1 no boolean, so a client's mistake is a 400 that names it rather than a guess (an integer is
+    still a number)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 def _has_lone_surrogate(text: str) -> bool:
@@ -51,7 +55,7 @@ def lone_surrogate_path(data: Any) -> str | None:
     return None
 
 
-class _TopLevelRequest(_Request):
+class _TopLevelRequest(RequestModel):
     """A whole request body: refuses lone surrogates anywhere in it, field or not, with a 400."""
 
     @model_validator(mode="before")
@@ -67,28 +71,28 @@ class _TopLevelRequest(_Request):
         return data
 
 
-class StreamOptions(_Request):
+class StreamOptions(RequestModel):
     include_usage: bool = False
 
 
-class ContentPart(_Request):
+class ContentPart(RequestModel):
     type: str
     text: str | None = None
 
 
-class FunctionCallMessage(_Request):
+class FunctionCallMessage(RequestModel):
     name: str = Field(min_length=1)
     # OpenAI sends a JSON string; a JSON object is taken too.
     arguments: str | dict[str, Any] = "{}"
 
 
-class ToolCallMessage(_Request):
+class ToolCallMessage(RequestModel):
     id: str | None = None
     type: Literal["function"] = "function"
     function: FunctionCallMessage
 
 
-class ChatMessage(_Request):
+class ChatMessage(RequestModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
@@ -101,23 +105,23 @@ class ChatMessage(_Request):
 MAX_TOOLS = 128
 
 
-class FunctionDefinition(_Request):
+class FunctionDefinition(RequestModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
 
 
-class ToolDefinition(_Request):
+class ToolDefinition(RequestModel):
     type: Literal["function"]
     function: FunctionDefinition
 
 
-class NamedFunction(_Request):
+class NamedFunction(RequestModel):
     name: str = Field(min_length=1)
 
 
-class NamedToolChoice(_Request):
+class NamedToolChoice(RequestModel):
     type: Literal["function"]
     function: NamedFunction
 
@@ -125,14 +129,14 @@ class NamedToolChoice(_Request):
 ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
 
 
-class JSONSchemaFormat(_Request):
+class JSONSchemaFormat(RequestModel):
     name: str | None = None
     # "schema" shadows a BaseModel attribute, hence the alias.
     schema_: dict[str, Any] = Field(alias="schema")
     strict: bool | None = None
 
 
-class ResponseFormat(_Request):
+class ResponseFormat(RequestModel):
     type: Literal["text", "json_object", "json_schema"] = "text"
     json_schema: JSONSchemaFormat | None = None
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-from server.api.protocol import _TopLevelRequest
+from server.api.protocol import RequestModel, _TopLevelRequest
 
 MAX_METADATA_KEYS = 16
 
@@ -18,8 +18,8 @@ def item_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}{uuid.uuid4().hex[:16]}"
 
 
-class TextFormat(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+class TextFormat(RequestModel):
+    model_config = ConfigDict(populate_by_name=True)  # merged with RequestModel's
 
     type: Literal["text", "json_object", "json_schema"] = "text"
     name: str | None = None
@@ -37,16 +37,12 @@ class TextFormat(BaseModel):
         return {key: value for key, value in data.items() if value is not None}
 
 
-class TextConfig(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class TextConfig(RequestModel):
     format: TextFormat = Field(default_factory=TextFormat)
     verbosity: str | None = None
 
 
-class ReasoningConfig(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class ReasoningConfig(RequestModel):
     effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
     summary: str | None = None
 

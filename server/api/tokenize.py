@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from server.api.errors import invalid_request
 from server.api.generation import model_name
 from server.api.model_lease import respond_with_model
+from server.api.protocol import RequestModel
 from server.models.loader import LoadedModel
 
 router = APIRouter()
@@ -22,9 +23,7 @@ router = APIRouter()
 MAX_DETOKENIZE_TOKENS = 1_000_000
 
 
-class TokenizeRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class TokenizeRequest(RequestModel):
     content: str
     model: str | None = None
     # Add the model's BOS (and EOS where the model wants one), as a prompt would start.
@@ -43,9 +42,7 @@ class TokenizeResponse(BaseModel):
     tokens: list[int] | list[TokenPiece]
 
 
-class DetokenizeRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class DetokenizeRequest(RequestModel):
     tokens: list[int] = Field(max_length=MAX_DETOKENIZE_TOKENS)
     model: str | None = None
 

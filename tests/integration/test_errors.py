@@ -49,6 +49,29 @@ def test_bad_chat_request_is_400(http: httpx.Client, body: dict, param: str) -> 
     assert error["type"] == "invalid_request_error"
 
 
+def test_wrong_json_types_are_400s_that_name_both_types(client: openai.OpenAI) -> None:
+    # Types are strict, as OpenAI's: "5" is no integer, 1 no boolean, 5.0 no token count.
+    calls = [
+        (
+            lambda: client.chat.completions.create(model=BASE_MODEL, messages=HELLO, max_tokens="5"),
+            "max_tokens",
+        ),
+        (lambda: client.chat.completions.create(model=BASE_MODEL, messages=HELLO, stream=1), "stream"),
+        (lambda: client.completions.create(model=BASE_MODEL, prompt="Hi", max_tokens=5.0), "max_tokens"),
+        (lambda: client.completions.create(model=BASE_MODEL, prompt="Hi", stop=["a", 5]), "stop.1"),
+        (lambda: client.embeddings.create(model=BASE_MODEL, input=5), "input"),
+        (lambda: client.responses.create(model=BASE_MODEL, input="Hi", temperature="0.5"), "temperature"),
+    ]
+    for call, param in calls:
+        with pytest.raises(openai.BadRequestError) as caught:
+            call()  # type: ignore[no-untyped-call]
+        error = caught.value.body
+        assert error["code"] == "invalid_type" and error["param"] == param, error  # type: ignore[index]
+        assert str(error["message"]).startswith(f"Invalid type for '{param}': expected ")  # type: ignore[index]
+    answer = client.chat.completions.create(model=BASE_MODEL, messages=HELLO, max_tokens=2, temperature=1)
+    assert answer.usage is not None and answer.usage.completion_tokens > 0
+
+
 def test_huge_max_tokens_is_400(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model=BASE_MODEL, messages=HELLO, max_tokens=10_000_000)

@@ -269,6 +269,21 @@ def test_errors_take_anthropic_shape(server: RunningServer) -> None:
     assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
 
 
+def test_a_wrong_type_is_a_bad_request_that_says_so(claude: anthropic.Anthropic) -> None:
+    # (max_tokens as a string would not leave the SDK: it computes a timeout from it. SDK 2.x has no
+    # top_k argument any more, hence extra_body.)
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        claude.messages.create(
+            model=BASE_MODEL,
+            max_tokens=4,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"top_k": "2"},
+        )
+    error = caught.value.body["error"]  # type: ignore[index]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"] == "Invalid type for 'top_k': expected an integer, but got a string instead."
+
+
 @pytest.fixture(scope="module")
 def keyed_server(base_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     catalog = (
