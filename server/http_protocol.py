@@ -1,14 +1,27 @@
 """uvicorn's h11 protocol with a deadline on request headers: a client that opens a connection and
 sends its headers a byte at a time (slowloris) is disconnected instead of holding the connection
 for ever. uvicorn times out idle keep-alive connections, but not a request that never finishes
-arriving; the body has its own deadline in server/api/limits.py."""
+arriving; the body has its own deadline in server/api/limits.py. Broken HTTP is answered in the
+JSON error envelope, like every other error."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from server.api.errors import invalid_request
+
+_BROKEN_HTTP = json.dumps(
+    invalid_request(
+        "Invalid HTTP request: its request line, headers or framing (such as Content-Length) could not "
+        "be read. The connection is closed.",
+        code="invalid_http_request",
+    ).to_dict()
+).encode()
 
 
 class HeaderDeadlineProtocol(H11Protocol):
@@ -44,6 +57,25 @@ class HeaderDeadlineProtocol(H11Protocol):
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's own answer is plain text, which clients that parse every error as JSON choke on.
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(_BROKEN_HTTP)).encode()),
+            (b"connection", b"close"),
+        ]
+        events = (
+            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Data(data=_BROKEN_HTTP),
+            h11.EndOfMessage(),
+        )
+        try:
+            for event in events:
+                self.transport.write(self.conn.send(event))
+        except h11.LocalProtocolError:
+            pass  # a response was already under way on this connection: closing is all that is left
+        self.transport.close()
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None

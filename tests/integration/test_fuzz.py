@@ -510,6 +510,8 @@ def test_huge_header_leaves_the_server_serving(fuzz_server: RunningServer, size:
         received = b""  # refused before it was all sent
     status = received[9:12]
     assert status in (b"200", b"400", b"431", b""), received[:300]
+    if status == b"400":
+        _assert_broken_http_envelope(received)
     _assert_still_serving(fuzz_server)
 
 
@@ -521,8 +523,24 @@ def test_many_headers_leave_the_server_serving(fuzz_server: RunningServer) -> No
     _assert_still_serving(fuzz_server)
 
 
+def _assert_broken_http_envelope(received: bytes) -> None:
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in head.lower(), received[:300]
+    error = json.loads(body)["error"]
+    assert error["code"] == "invalid_http_request" and error["type"] == "invalid_request_error", error
+    assert set(error) == {"message", "type", "param", "code"}
+
+
 def test_malformed_content_length_leaves_the_server_serving(fuzz_server: RunningServer) -> None:
     request = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}"
     received = _raw_exchange(fuzz_server, request, half_close=True)
     assert received[9:12] == b"400", received[:300]
+    _assert_broken_http_envelope(received)
+    _assert_still_serving(fuzz_server)
+
+
+def test_garbage_request_line_gets_the_json_envelope(fuzz_server: RunningServer) -> None:
+    received = _raw_exchange(fuzz_server, b"\x16\x03\x01 not http at all\r\n\r\n", half_close=True)
+    assert received[9:12] == b"400", received[:300]
+    _assert_broken_http_envelope(received)
     _assert_still_serving(fuzz_server)
