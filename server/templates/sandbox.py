@@ -1,6 +1,7 @@
 """The sandbox a chat template runs in, with limits: a template is a program from a downloaded file.
 
-Jinja's sandbox already stops attribute tricks (`__class__`, `__globals__`, ...). What it does not
+Jinja's immutable sandbox already stops attribute tricks (`__class__`, `__globals__`, ...) and
+mutation, but for a list's `append` and `pop`, which real templates use. What it does not
 stop is a template that runs forever (nested `range(100000)` loops, recursive macros) or builds a
 gigabyte string in one step (`"x" * 10**9`, `"%999999999d" % 1`, `" "|center(10**9)`, doubling a
 string with `~`). Both would hold the server: rendering runs on the event loop.
@@ -30,10 +31,14 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
 # The file name Jinja gives the code it compiles from a string.
 TEMPLATE_FILENAME = "<template>"
+# List methods a template may call although they mutate: each changes a list by one item, so the clock
+# bounds what they can grow. Kimi K2's templates queue tool-call ids with them. A template only ever
+# holds its own lists or this render's copy of the request, so nothing outside the render changes.
+ONE_ITEM_LIST_METHODS = frozenset({"append", "pop"})
 # Width or precision digits in a %-format or str.format spec ("%999999999d", "{:>999999999}").
 _FORMAT_NUMBER = re.compile(r"\d{7,}")
 
@@ -101,6 +106,11 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     def __init__(self, limits: RenderLimits, **options: Any) -> None:
         super().__init__(**options)
         self.limits = limits
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, list) and attr in ONE_ITEM_LIST_METHODS:
+            return SandboxedEnvironment.is_safe_attribute(self, obj, attr, value)
+        return super().is_safe_attribute(obj, attr, value)
 
     def _refuse(self, what: str) -> RenderLimitExceeded:
         limit = self.limits.max_chars

@@ -142,10 +142,27 @@ def test_chat_template_sandbox_blocks_subclasses_escape() -> None:
         template.render([])
 
 
-def test_chat_template_immutable_sandbox_blocks_list_append() -> None:
-    template = _template("{% set x = [] %}{{ x.append(1) }}")
-    with pytest.raises(TemplateError, match="append"):
-        template.render([])
+def test_chat_template_lists_grow_and_shrink_one_item_at_a_time() -> None:
+    # Kimi K2's templates queue tool-call ids this way (llama.cpp's own template engine allows it).
+    template = _template(
+        "{% set x = [] %}{% set _ = x.append(1) %}{% set _ = x.append(2) %}{{ x.pop(0) }}{{ x }}"
+    )
+    assert template.render([]) == "1[2]"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% set x = [1] %}{{ x.extend(x) }}",
+        "{% set x = [1] %}{{ x.insert(0, 2) }}",
+        "{% set x = [1] %}{{ x.clear() }}",
+        "{% set x = {} %}{{ x.update({'a': 1}) }}",
+        "{% set x = {'a': 1} %}{{ x.pop('a') }}",
+    ],
+)
+def test_chat_template_sandbox_blocks_every_other_mutation(source: str) -> None:
+    with pytest.raises(TemplateError, match="unsafe"):
+        _template(source).render([])
 
 
 def test_chat_template_immutable_sandbox_blocks_mutating_messages() -> None:

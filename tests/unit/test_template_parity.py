@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 import transformers.utils.chat_template_utils as hf_templates
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
 import server.templates.chat_template as chat_template_module
 from server.templates.chat_template import ChatTemplate, TemplateError
+from server.templates.sandbox import ONE_ITEM_LIST_METHODS
 from tests.support.vendored_templates import (
     TemplatesUnavailable,
     fetch_vendored_templates,
@@ -100,6 +102,20 @@ class _FrozenDatetime(datetime):
     @classmethod
     def now(cls, tz: Any = None) -> _FrozenDatetime:
         return cls(2026, 3, 14, 15, 9, 26, tzinfo=tz)
+
+
+@pytest.fixture(autouse=True)
+def _lists_grow_one_item_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our sandbox lets a template append to and pop from lists (Kimi K2's templates do, and llama.cpp
+    renders them); transformers' refuses. The reference gets the same allowance, and nothing more."""
+    strict = ImmutableSandboxedEnvironment.is_safe_attribute
+
+    def is_safe_attribute(self: ImmutableSandboxedEnvironment, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, list) and attr in ONE_ITEM_LIST_METHODS:
+            return SandboxedEnvironment.is_safe_attribute(self, obj, attr, value)
+        return strict(self, obj, attr, value)
+
+    monkeypatch.setattr(ImmutableSandboxedEnvironment, "is_safe_attribute", is_safe_attribute)
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,10 @@ SECRET = "sk-local-secret-4242"
 PROMPT_SECONDS = 5.0
 
 RUNAWAY = {
+    "growing a list one item at a time": (
+        "{% set x = [] %}{% for i in range(4000) %}{% for j in range(4000) %}"
+        "{% set _ = x.append(j) %}{% endfor %}{% endfor %}"
+    ),
     "nested loops": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
     "recursive macro": "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
     "recursive loop": "{% for x in [[1]] recursive %}{{ loop([[x]]) }}{% endfor %}",
