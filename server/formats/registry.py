@@ -14,10 +14,13 @@ from server.formats.families.command_r import COMMAND_R
 from server.formats.families.deepseek import DEEPSEEK_R1, DEEPSEEK_V3, DEEPSEEK_V3_2
 from server.formats.families.functionary import FUNCTIONARY_V3_1, FUNCTIONARY_V3_2
 from server.formats.families.generic import GENERIC
+from server.formats.families.glm import GLM, GLM_4_7
 from server.formats.families.gpt_oss import GPT_OSS
 from server.formats.families.granite import GRANITE
 from server.formats.families.hermes import HERMES
+from server.formats.families.kimi_k2 import KIMI_K2
 from server.formats.families.llama3 import LLAMA3
+from server.formats.families.minimax_m2 import MINIMAX_M2
 from server.formats.families.mistral import MISTRAL, MISTRAL_NEMO
 from server.formats.families.qwen3_coder import QWEN3_CODER
 
@@ -27,7 +30,8 @@ FORMATS: dict[str, ChatFormat] = {
     fmt.name: fmt
     for fmt in (
         HERMES, LLAMA3, MISTRAL, MISTRAL_NEMO, DEEPSEEK_R1, DEEPSEEK_V3, DEEPSEEK_V3_2, FUNCTIONARY_V3_1,
-        FUNCTIONARY_V3_2, COMMAND_R, GRANITE, GPT_OSS, QWEN3_CODER, GENERIC,
+        FUNCTIONARY_V3_2, COMMAND_R, GRANITE, GPT_OSS, QWEN3_CODER, GLM, GLM_4_7, KIMI_K2, MINIMAX_M2,
+        GENERIC,
     )
 }  # fmt: skip
 
@@ -40,9 +44,22 @@ def _has(*markers: str) -> Callable[[str], bool]:
 
 DEEPSEEK_TOOL_SEP = "<\uff5ctool\u2581sep\uff5c>"
 
+
+def _glm_writes_newlines(source: str) -> bool:
+    """GLM 4.5/4.6 (and Ling, Laguna XS) put a newline between an argument's key and value tags, as a
+    literal newline or an escaped one in a string; GLM 4.7, Spark and Laguna S write them together."""
+    return any(
+        marker in source for marker in ("</arg_key>\n", "\n<arg_value>", "</arg_key>\\n", "\\n<arg_value>")
+    )
+
+
 DETECTION: list[Rule] = [
     (_has("<|channel|>", "<|message|>"), "gpt_oss"),
     (_has("<tool_call>", "<function=", "<parameter="), "qwen3_coder"),
+    (lambda source: _has("<arg_key>", "<arg_value>")(source) and _glm_writes_newlines(source), "glm"),
+    (_has("<arg_key>", "<arg_value>"), "glm_4_7"),
+    (_has("<|tool_calls_section_begin|>", "<|tool_call_argument_begin|>"), "kimi_k2"),
+    (_has("<minimax:tool_call>", "<invoke name="), "minimax_m2"),
     (_has("\uff5cDSML\uff5c"), "deepseek_v3_2"),  # fullwidth bars
     (_has(DEEPSEEK_TOOL_SEP, "```json"), "deepseek_r1"),
     (_has(DEEPSEEK_TOOL_SEP), "deepseek_v3"),

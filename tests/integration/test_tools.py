@@ -1,4 +1,5 @@
-"""Tool calls end to end: real weights, real chat templates (Qwen 2.5 Hermes-style, Llama 3.1 JSON),
+"""Tool calls end to end: real weights, real chat templates (Qwen 2.5 Hermes-style, Llama 3.1 JSON,
+GLM 4.6 XML arguments, Kimi K2 special-token sections),
 the real server and the openai client. A base model never chooses to call a tool, so calls are made
 certain with tool_choice "required" or a named function, which constrain generation to the family's
 own syntax and the tools' schemas; the server must then read them back as tool_calls."""
@@ -44,7 +45,7 @@ TIME = {
     },
 }
 ASK = [{"role": "user", "content": "What is the weather in Paris, and what time is it there?"}]
-TEMPLATED = ["qwen-tools", "llama3-tools"]
+TEMPLATED = ["qwen-tools", "llama3-tools", "glm-tools", "kimi-tools"]
 
 
 def _assert_valid_weather(arguments: str) -> None:
@@ -74,14 +75,15 @@ def _streamed_calls(stream: Any) -> tuple[dict[int, dict[str, str]], str | None,
 
 
 def _one_weather_call(client: openai.OpenAI, model: str) -> Any:
-    """tool_choice "required" with one tool and no parallel calls, seeded."""
+    """tool_choice "required" with one tool and no parallel calls, seeded; room for the wordiest family
+    (Kimi K2's special-token markers are ~10 tokens each as Gemma spells them)."""
     return client.chat.completions.create(
         model=model,
         messages=ASK,
         tools=[WEATHER],
         tool_choice="required",
         parallel_tool_calls=False,
-        max_tokens=80,
+        max_tokens=200,
         seed=3,
     )
 
@@ -106,7 +108,7 @@ def test_named_function_is_the_one_called(tools_client: openai.OpenAI, model: st
         tools=[WEATHER, TIME],
         tool_choice={"type": "function", "function": {"name": "get_time"}},
         parallel_tool_calls=False,
-        max_tokens=60,
+        max_tokens=160,
         seed=5,
     )
     (call,) = reply.choices[0].message.tool_calls
@@ -122,7 +124,7 @@ def test_streamed_call_equals_the_non_streamed_one(tools_client: openai.OpenAI, 
         tools=[WEATHER],
         tool_choice="required",
         parallel_tool_calls=False,
-        max_tokens=80,
+        max_tokens=200,
         seed=11,
         temperature=0.9,
     )
@@ -219,6 +221,47 @@ def test_tool_loop_renders_the_result_into_the_next_prompt(
     )
     assert final.choices[0].message.tool_calls is None
     assert final.choices[0].finish_reason in ("stop", "length")
+
+
+@pytest.mark.parametrize(
+    ("model", "written_back"),
+    [
+        (
+            "glm-tools",
+            [
+                "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>{city}</arg_value>",
+                '<|observation|>\n<tool_response>\n{{"temperature": 21}}\n</tool_response><|assistant|>',
+            ],
+        ),
+        (
+            "kimi-tools",
+            [
+                "<|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>{arguments}<|tool_call_end|>",
+                '## Return of functions.get_weather:0\n{{"temperature": 21}}<|im_end|>',
+            ],
+        ),
+    ],
+)
+def test_tool_loop_goes_on_in_each_familys_own_syntax(
+    tools_client: openai.OpenAI, tools_http: httpx.Client, model: str, written_back: list[str]
+) -> None:
+    first = _one_weather_call(tools_client, model)
+    call = first.choices[0].message.tool_calls[0]
+    conversation = [
+        *ASK,
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 21}'},
+    ]
+    rendered = tools_http.post(
+        "/v1/chat/render", json={"model": model, "messages": conversation, "tools": [WEATHER]}
+    ).json()["prompt"]
+    arguments = json.loads(call.function.arguments)
+    for text in written_back:
+        assert text.format(city=arguments["city"], arguments=json.dumps(arguments)) in rendered, rendered
+    final = tools_client.chat.completions.create(
+        model=model, messages=conversation, tools=[WEATHER], tool_choice="none", max_tokens=8, seed=1
+    )
+    assert final.choices[0].message.tool_calls is None
 
 
 def test_langchain_bind_tools_returns_tool_calls(tool_server: RunningServer) -> None:

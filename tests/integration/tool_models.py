@@ -12,6 +12,8 @@ TOOL_MODELS = {
     "qwen-tools": "Qwen-Qwen2.5-7B-Instruct",
     "llama3-tools": "meta-llama-Llama-3.1-8B-Instruct",
     "qwen3-tools": "Qwen-Qwen3-0.6B",
+    "glm-tools": "GLM-4.6",
+    "kimi-tools": "Kimi-K2-Instruct",
 }
 
 

@@ -27,6 +27,16 @@ EXPECTED = {
     "ibm-granite-granite-3.3-2B-Instruct": "granite",
     "openai-gpt-oss-120b": "gpt_oss",
     "Qwen3-Coder": "qwen3_coder",
+    "GLM-4.6": "glm",
+    "inclusionai-ling-3.0-flash": "glm",
+    "poolside-Laguna-XS-2.1": "glm",
+    "GLM-4.7-Flash": "glm_4_7",
+    "Spark2.5": "glm_4_7",
+    "poolside-Laguna-S-2.1": "glm_4_7",
+    "Kimi-K2-Instruct": "kimi_k2",
+    "Kimi-K2-Thinking": "kimi_k2",
+    "moonshotai-Kimi-K2": "kimi_k2",
+    "MiniMax-M2": "minimax_m2",
     "google-gemma-2-2b-it": "generic",
 }
 
