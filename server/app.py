@@ -1,4 +1,7 @@
-"""create_app(settings) -> FastAPI: all state lives on app.state; the lifespan owns the model pool."""
+"""create_app(settings) -> FastAPI: all state lives on app.state; the lifespan owns the model pool.
+
+The app is the service layer (server/service/) around every protocol found under server/protocols/,
+plus the playground; it names no protocol itself."""
 
 from __future__ import annotations
 
@@ -10,14 +13,15 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from server import __version__
-from server.api import chat, completions, embeddings, messages, models, ops, responses, tokenize
-from server.api.errors import install_error_handlers
-from server.api.middleware import install_service_layer
 from server.config import Settings
 from server.models.catalog import Catalog, ModelNotFound
 from server.models.pool import ModelPool, ModelUnavailable
-from server.playground import install_playground
-from server.store import ResponseStore, StoreLimits
+from server.playground import install_playground, is_playground_path
+from server.protocols import discover
+from server.service.error_handlers import install_error_handlers
+from server.service.errors import ErrorEnvelopes
+from server.service.middleware_stack import install_service_layer
+from server.service.open_paths import OpenPaths
 
 log = logging.getLogger("localchat")
 
@@ -42,6 +46,8 @@ async def _preload_models(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
+    protocols = discover()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool.start()
@@ -53,25 +59,20 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await preload
             await app.state.pool.close()
-            app.state.response_store.close()
+            for protocol in protocols:
+                protocol.close(app)
 
     app = FastAPI(title="localchat", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.pool = ModelPool(catalog or Catalog.from_settings(settings), settings)
-    app.state.response_store = ResponseStore(
-        settings.state_dir,
-        StoreLimits(
-            max_count=settings.responses_max_count,
-            max_age_seconds=settings.responses_max_age_days * 86400,
-            max_bytes=settings.responses_max_bytes,
-        ),
-    )
     app.state.is_ready = False
     app.state.startup_error = None
+    app.state.error_envelopes = ErrorEnvelopes()
     install_error_handlers(app)
-    install_service_layer(app, settings)
-    for module in (chat, completions, embeddings, messages, models, ops, responses, tokenize):
-        app.include_router(module.router)
+    open_paths = OpenPaths(is_static=is_playground_path) if settings.playground else OpenPaths()
+    install_service_layer(app, settings, open_paths)
+    for protocol in protocols:
+        protocol.install(app, app.state.error_envelopes)
     if settings.playground:
         install_playground(app)
     return app

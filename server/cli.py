@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(settings: Settings) -> int:
     from server.app import create_app
-    from server.shutdown import serve
+    from server.service.shutdown import serve
 
     catalog = Catalog.from_settings(settings)
     return serve(create_app(settings, catalog), settings)

@@ -1,4 +1,4 @@
-"""The engine interface the API layer sees: a token prompt in, an async stream of events out."""
+"""The engine interface the pipeline sees: a token prompt in, an async stream of events out."""
 
 from __future__ import annotations
 
@@ -106,6 +106,14 @@ class Engine:
             deliver_events=self._outbox.flush,
         )
         self.scheduler.start()
+
+    @property
+    def n_parallel(self) -> int:
+        return self.scheduler.n_parallel
+
+    @property
+    def num_kv_tokens(self) -> int:
+        return self.scheduler.num_kv_tokens
 
     @property
     def num_running(self) -> int:

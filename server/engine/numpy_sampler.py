@@ -3,10 +3,11 @@
 llama.cpp's sampler chain copies every logit of the vocabulary into a candidate array before it
 looks at any of them: about 0.7 ms per sequence per token at Gemma's 262,144 entries on a small CPU.
 Here the common parameters (temperature, top_k, top_p, min_p, penalties, logit_bias, seed) work on
-the buffer in place: greedy is one argmax; sampling first keeps only the tokens within reach of the
-best one (a token 30 nats below the best has under 1e-13 of its probability), so the sorts and
-softmaxes run over a few hundred candidates instead of the whole vocabulary. Grammars keep using
-llama.cpp's chain (see sampling.SamplerChain).
+the buffer in place: greedy is one argmax; top_k, top_p and min_p first find their candidates exactly
+(the k best through group maxima, the nucleus inside a growing top-k pool, min_p as a threshold on the
+logits), so the sorts and softmaxes run over a few hundred tokens instead of the whole vocabulary;
+plain temperature sampling draws from the whole vocabulary in two levels (group sums, then one group).
+Grammars keep using llama.cpp's chain (see sampling.SamplerChain).
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ import numpy as np
 
 from server.engine.llama import LlamaRuntime
 from server.engine.sampling import SamplingParams
-
-# Tokens this many nats (scaled by the temperature, when above 1) below the best are never sampled.
-CANDIDATE_REACH = 30.0
 
 
 class NumpySampler:

@@ -57,6 +57,11 @@ class QueueFull(RuntimeError):
 
 
 class Scheduler:
+    """Owns one model's decode loop and its thread: the waiting queue and the running sequences, the
+    KV slots (which seq_id each sequence decodes into, what idle slots still hold for prefix reuse),
+    and every call into llama.cpp's context after the load. Other threads only submit, cancel and wake;
+    each step packs one token of every running sequence and a chunk of pending prompt into one batch."""
+
     def __init__(
         self,
         runtime: LlamaRuntime,

@@ -1,4 +1,4 @@
-"""One request's state inside the engine, and the events it sends back to the API layer."""
+"""One request's state inside the engine, and the events it sends back to the pipeline."""
 
 from __future__ import annotations
 

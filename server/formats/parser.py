@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import secrets
 import string
-import uuid
 from dataclasses import dataclass, field
 
 from server.formats.chat_format import ChatFormat, ParseOptions
 from server.formats.cursor import CallSink, Cursor, Incomplete, Malformed, ParsedCall
 from server.formats.message import ParsedMessage, Reasoning, Segment, Text, assemble
+from server.ids import random_id
 
 log = logging.getLogger("localchat.formats")
 
@@ -180,7 +180,7 @@ def is_passthrough(fmt: ChatFormat, options: ParseOptions) -> bool:
 def new_call_id(fmt: ChatFormat | None = None) -> str:
     if fmt is not None and fmt.has_short_call_ids:
         return "".join(secrets.choice(_ID_CHARS) for _ in range(9))
-    return f"call_{uuid.uuid4().hex[:24]}"
+    return random_id("call")
 
 
 _ID_CHARS = string.ascii_letters + string.digits

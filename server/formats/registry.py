@@ -7,13 +7,13 @@ write, so a marker that appears in it identifies the family. Most specific first
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from server.formats.chat_format import ChatFormat
+from server.formats.chat_format import ChatFormat, ToolSpec
 from server.formats.families.command_r import COMMAND_R
 from server.formats.families.deepseek import DEEPSEEK_R1, DEEPSEEK_V3, DEEPSEEK_V3_2
 from server.formats.families.functionary import FUNCTIONARY_V3_1, FUNCTIONARY_V3_2
-from server.formats.families.generic import GENERIC
+from server.formats.families.generic import GENERIC, tool_prompt
 from server.formats.families.glm import GLM, GLM_4_7
 from server.formats.families.gpt_oss import GPT_OSS
 from server.formats.families.granite import GRANITE
@@ -108,3 +108,8 @@ def _without_unused_reasoning(fmt: ChatFormat, template_source: str) -> ChatForm
     if markers is None or any(marker in template_source for marker in markers):
         return fmt
     return dataclasses.replace(fmt, reasoning_markers=None)
+
+
+def tool_prompt_for(fmt: ChatFormat, tools: Sequence[ToolSpec]) -> str | None:
+    """The system text that describes the tools to a model whose template does not render them."""
+    return tool_prompt(tools) if fmt.needs_tool_prompt else None

@@ -31,6 +31,10 @@ class ModelUnavailable(RuntimeError):
 
 @dataclass
 class LoadedModel:
+    """One model in memory, ready to serve: what the catalog knows of it (`info`: kind, template, chat
+    format), and its engine, which owns the llama.cpp runtime and the decode loop. The pool owns the
+    LoadedModel and closes it; a request only ever holds it through a Lease."""
+
     info: ModelInfo
     engine: Engine
     load_seconds: float

@@ -76,6 +76,10 @@ class Lease:
 
 
 class ModelPool:
+    """Owns every loaded model and everything about loading them: the catalog it loads from, one load
+    task per model, the count and memory budget (least recently leased goes first), the leases that
+    keep a model resident while a response uses it, draining before unload, and the idle TTL."""
+
     def __init__(
         self,
         catalog: Catalog,

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.openapi import from_url
 
-from server.api.errors import is_anthropic_path
+from server.protocols.anthropic.errors import is_anthropic_path
 
 ENVELOPE_KEYS = frozenset({"message", "type", "param", "code"})
 ANTHROPIC_KEYS = frozenset({"message", "type"})
