@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from server.config import Settings
 from server.models.bundled import assemble_bundled_model
 from server.models.catalog import Catalog, ModelEntry, ModelInfo
+from server.models.heap import release_freed_memory
 from server.models.hub import PullError
 from server.models.loader import LoadedModel, ModelUnavailable, load_model
 from server.models.pull import pull_command, pull_entry
@@ -75,6 +76,11 @@ class Lease:
             self._pool._release(self._resident)
 
 
+def _close_engine(model: LoadedModel) -> None:
+    model.engine.close()
+    release_freed_memory()
+
+
 class ModelPool:
     """Owns every loaded model and everything about loading them: the catalog it loads from, one load
     task per model, the count and memory budget (least recently leased goes first), the leases that
@@ -97,6 +103,9 @@ class ModelPool:
         self._loads: dict[str, asyncio.Task[None]] = {}
         # Loads that have their room and are reading weights, with the bytes set aside for them.
         self._reserved_bytes: dict[str, int] = {}
+        # Unloaded models whose engines are still closing: their memory is not free yet, and the room
+        # they leave belongs to the load that evicted them, not to whoever asks first.
+        self._closing: set[Resident] = set()
         self._num_waiting: Counter[str] = Counter()
         self._num_loads: Counter[str] = Counter()
         self._changed = asyncio.Event()
@@ -130,8 +139,13 @@ class ModelPool:
         return resident.num_in_flight if resident is not None else 0
 
     @property
+    def num_models_held(self) -> int:
+        """Models that take memory now: resident, loading with their room reserved, or closing."""
+        return len(self._residents) + len(self._reserved_bytes) + len(self._closing)
+
+    @property
     def num_resident_bytes(self) -> int:
-        num_bytes = sum(resident.num_bytes for resident in self._residents.values())
+        num_bytes = sum(resident.num_bytes for resident in [*self._residents.values(), *self._closing])
         return num_bytes + sum(self._reserved_bytes.values())
 
     def check_servable(self, entry: ModelEntry) -> None:
@@ -172,6 +186,9 @@ class ModelPool:
                 await asyncio.shield(load)
             finally:
                 self._num_waiting[entry.name] -= 1
+                # A model with waiters is never a victim: a load waiting for room may take it now
+                # (this waiter may have been cancelled, and then it takes no lease to release).
+                self._notify()
             # A request that waited for this load gets the model even if it is already draining, or
             # two loads could evict each other's model before anyone used it. No await from here to
             # the lease, and a model with waiters is never unloaded, so it is still here.
@@ -260,7 +277,7 @@ class ModelPool:
             self._stop_draining()
 
     def _has_room(self, num_bytes: int) -> bool:
-        num_models = len(self._residents) + len(self._reserved_bytes)
+        num_models = self.num_models_held
         if num_models == 0:
             return True  # a model larger than the budget still loads, alone
         settings = self.settings
@@ -299,10 +316,12 @@ class ModelPool:
         if self._residents.get(name) is not resident:
             return
         del self._residents[name]
+        self._closing.add(resident)
         log.info("unloading '%s' (%s)", name, reason)
         try:
-            await asyncio.to_thread(resident.model.engine.close)
+            await asyncio.to_thread(_close_engine, resident.model)
         finally:
+            self._closing.discard(resident)
             self._notify()
 
     def _notify(self) -> None:

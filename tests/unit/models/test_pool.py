@@ -22,10 +22,12 @@ WAIT_SECONDS = 5.0
 
 
 class FakeEngine:
-    def __init__(self) -> None:
+    def __init__(self, close_seconds: float = 0.0) -> None:
         self.is_closed = False
+        self._close_seconds = close_seconds
 
     def close(self) -> None:
+        time.sleep(self._close_seconds)  # a real close frees buffers and trims the heap: it takes time
         self.is_closed = True
 
 
@@ -36,6 +38,7 @@ class FakeLoader:
         self.num_loads: Counter[str] = Counter()
         self.num_started: Counter[str] = Counter()
         self.failing: set[str] = set()
+        self.close_seconds = 0.0
         self._gate = threading.Event()
         self._gate.set()
 
@@ -51,7 +54,8 @@ class FakeLoader:
         if entry.name in self.failing:
             raise ModelUnavailable(f"model '{entry.name}' failed to load: broken")
         self.num_loads[entry.name] += 1
-        return LoadedModel(info=info, engine=FakeEngine(), load_seconds=0.0)  # type: ignore[arg-type]
+        engine = FakeEngine(self.close_seconds)
+        return LoadedModel(info=info, engine=engine, load_seconds=0.0)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -213,6 +217,27 @@ async def test_pool_request_for_draining_model_loads_it_again_later(
     lease_b.release()
     assert (await wanting_a).model.name == "a"
     assert loader.num_loads["a"] == 2
+
+
+async def test_pool_room_an_eviction_frees_goes_to_the_load_that_evicted(
+    make_pool: Callable[..., ModelPool], loader: FakeLoader
+) -> None:
+    # While the evicted engine closes, its memory is not free and its room is not up for grabs: a
+    # request for the evicted model that arrives meanwhile waits its turn instead of loading it
+    # again ahead of the load that made the room (which then waited for a lease the caller held).
+    loader.close_seconds = 0.3
+    pool = make_pool(max_loaded_models=1)
+    lease_a = await pool.acquire("a")
+    wanting_b = asyncio.create_task(pool.acquire("b"))
+    assert await _is_blocked(wanting_b)
+    wanting_a = asyncio.create_task(pool.acquire("a"))
+    assert await _is_blocked(wanting_a)
+    lease_a.release()
+    lease_b = await asyncio.wait_for(wanting_b, WAIT_SECONDS)
+    assert lease_b.model.name == "b" and pool.num_models_held == 1
+    assert await _is_blocked(wanting_a)
+    lease_b.release()
+    assert (await asyncio.wait_for(wanting_a, WAIT_SECONDS)).model.name == "a"
 
 
 async def test_pool_memory_budget_evicts_until_new_model_fits(
