@@ -7,6 +7,7 @@ not thread-safe, and ctypes releases the GIL during each call so the event loop 
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import llama_cpp
 import numpy as np
 
 from server.engine.embeddings import EmbeddingContext
-from server.engine.text_chunks import PIECE_CHARS, pieces
+from server.engine.text_chunks import PIECE_CHARS, RunCuts, VocabularyFacts, pieces
 
 _backend_lock = threading.Lock()
 _is_backend_ready = False
@@ -121,10 +122,22 @@ class LlamaRuntime:
     def tokenize(self, text: str, *, add_bos: bool, parse_special: bool) -> list[int]:
         if len(text) <= PIECE_CHARS:
             return self._tokenize(text, add_bos=add_bos, parse_special=parse_special)
-        tokens: list[int] = []
-        for index, piece in enumerate(pieces(text)):
-            tokens += self._tokenize(piece, add_bos=add_bos and index == 0, parse_special=parse_special)
-        return tokens
+        data = [piece.encode("utf-8") for piece in pieces(text, self.vocabulary_facts.run_cuts)]
+        # One buffer for all pieces: a piece has at most one token per byte, plus BOS.
+        buffer = (llama_cpp.llama_token * (sum(map(len, data)) + 8))()
+        start = ctypes.addressof(buffer)
+        token_size = ctypes.sizeof(llama_cpp.llama_token)
+        num_tokens = 0
+        for index, piece in enumerate(data):
+            room = len(buffer) - num_tokens
+            at = ctypes.cast(start + num_tokens * token_size, ctypes.POINTER(llama_cpp.llama_token))
+            count = llama_cpp.llama_tokenize(
+                self.vocab, piece, len(piece), at, room, add_bos and index == 0, parse_special
+            )
+            if count < 0:  # cannot happen by the bound above; kept honest rather than silent
+                raise ValueError(f"a piece of {len(piece)} bytes needs {-count} tokens")
+            num_tokens += count
+        return buffer[:num_tokens]
 
     def _tokenize(self, text: str, *, add_bos: bool, parse_special: bool) -> list[int]:
         data = text.encode("utf-8")
@@ -164,6 +177,23 @@ class LlamaRuntime:
             buffer = ctypes.create_string_buffer(-size)
             size = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, -size, 0, special)
         return buffer.raw[:size]
+
+    @functools.cached_property
+    def vocabulary_facts(self) -> VocabularyFacts:
+        """What the tokenizer's cost depends on, read from every token once (under a second for
+        262k tokens), on the first long text."""
+        always: list[str] = []
+        maybe: list[str] = []
+        longest = 1
+        for token in range(self.n_vocab):
+            piece = self._piece(token, special=True)  # not cached: most tokens are never sampled
+            longest = max(longest, len(piece))
+            attributes = llama_cpp.llama_vocab_get_attr(self.vocab, token)
+            if attributes & llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED:
+                always.append(piece.decode("utf-8", errors="replace"))
+            elif attributes & (llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN):
+                maybe.append(piece.decode("utf-8", errors="replace"))
+        return VocabularyFacts(max_token_bytes=longest, run_cuts=RunCuts.from_vocabulary(always, maybe))
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))

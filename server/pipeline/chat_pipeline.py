@@ -5,6 +5,7 @@ and its output parsed into content, reasoning and tool calls. The routes only tr
 from __future__ import annotations
 
 import asyncio
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,7 +25,12 @@ from server.formats.registry import tool_prompt_for
 from server.models.pool import LoadedModel
 from server.pipeline.chat_request import ChatCompletionRequest
 from server.pipeline.constraints import check_schema_size
-from server.pipeline.generation import collect_unless_disconnected, max_new_tokens, start_generation
+from server.pipeline.generation import (
+    collect_unless_disconnected,
+    max_new_tokens,
+    refuse_unless_it_may_fit,
+    start_generation,
+)
 from server.pipeline.sampling import parse_stops, sampling_params
 from server.pipeline.tools import ToolUse, template_messages, template_variables, tool_use, with_system_text
 from server.service.errors import APIError, invalid_request
@@ -47,9 +53,10 @@ class PreparedChat:
         return self.model.info.chat_format
 
 
-def prepare_chat(model: LoadedModel, body: ChatCompletionRequest) -> PreparedChat:
+def prepare_chat(model: LoadedModel, body: ChatCompletionRequest, *, must_fit: bool = False) -> PreparedChat:
     """The prompt and output rules of a chat request: its messages through the model's template, its
-    tools through the model family's call format."""
+    tools through the model family's call format. `must_fit`: refuse a prompt too long for the
+    context before tokenizing it (a render or a token count still tokenizes it whole)."""
     if model.info.template_error is not None:
         raise APIError(
             409,
@@ -78,6 +85,8 @@ def prepare_chat(model: LoadedModel, body: ChatCompletionRequest) -> PreparedCha
         tools=tools.tools,
     )
     calls = _call_constraint(tools, fmt, output) if tools.is_calling else None
+    if must_fit:
+        refuse_unless_it_may_fit(prompt.text, model, param="messages")
     tokens = model.tokenize(prompt.text, parse_special=prompt.parse_special)
     return PreparedChat(model, prompt, tokens, tools, output, calls)
 
@@ -130,7 +139,7 @@ class ChatRun:
 
 async def start_chat(request: Request, body: ChatCompletionRequest, loaded: LoadedModel) -> ChatRun:
     # Rendering and tokenizing a long or hostile prompt must not hold the event loop.
-    prepared = await asyncio.to_thread(prepare_chat, loaded, body)
+    prepared = await asyncio.to_thread(functools.partial(prepare_chat, loaded, body, must_fit=True))
     requested = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
     generation = GenerationRequest(
         prompt_tokens=tuple(prepared.tokens),

@@ -50,16 +50,31 @@ async def collect_unless_disconnected(request: Request, events: EventStream) -> 
         await events.aclose()
 
 
+def _prompt_too_long(model: LoadedModel, num_tokens: str, param: str) -> APIError:
+    return invalid_request(
+        f"This model's maximum context length is {model.n_ctx} tokens. However, your prompt has "
+        f"{num_tokens} tokens. Please reduce the length of the messages or prompt.",
+        param=param,
+        code="context_length_exceeded",
+    )
+
+
+def refuse_unless_it_may_fit(text: str, model: LoadedModel, *, param: str) -> None:
+    """Refuse a prompt that cannot fit the context whatever its tokens, before tokenizing it: no token
+    stands for more than the vocabulary's longest text, so a text of more bytes than n_ctx such
+    tokens hold is too long. Tokenizing megabytes takes seconds of a core that others wait for."""
+    if len(text) < model.n_ctx:
+        return  # fewer characters than positions: it may fit, and the bound cannot say otherwise
+    at_least = model.runtime.vocabulary_facts.min_tokens(text)
+    if at_least >= model.n_ctx:
+        raise _prompt_too_long(model, f"at least {at_least}", param)
+
+
 def max_new_tokens(requested: int | None, num_prompt: int, model: LoadedModel, settings: Settings) -> int:
     """The completion budget, or a 400 that says exactly why the request cannot fit."""
     n_ctx = model.n_ctx
     if num_prompt >= n_ctx:
-        raise invalid_request(
-            f"This model's maximum context length is {n_ctx} tokens. However, your prompt has "
-            f"{num_prompt} tokens. Please reduce the length of the messages or prompt.",
-            param="messages",
-            code="context_length_exceeded",
-        )
+        raise _prompt_too_long(model, str(num_prompt), "messages")
     if requested is None:
         return min(n_ctx - num_prompt, settings.max_tokens_limit)
     if requested > settings.max_tokens_limit:

@@ -7,6 +7,7 @@ text; a piece that is not whole UTF-8 comes as its list of bytes, as llama-serve
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -78,7 +79,8 @@ def _detokenize(body: DetokenizeRequest, model: LoadedModel) -> DetokenizeRespon
 @router.post("/tokenize", response_model=TokenizeResponse)
 async def tokenize(request: Request, body: TokenizeRequest, model: str | None = Query(None)) -> Any:
     async def respond(loaded: LoadedModel) -> TokenizeResponse:
-        return _tokenize(body, loaded)
+        # Megabytes of text take seconds to tokenize: not on the event loop.
+        return await asyncio.to_thread(_tokenize, body, loaded)
 
     return await respond_with_model(request, model, body.model, respond=respond)
 
@@ -86,6 +88,6 @@ async def tokenize(request: Request, body: TokenizeRequest, model: str | None = 
 @router.post("/detokenize", response_model=DetokenizeResponse)
 async def detokenize(request: Request, body: DetokenizeRequest, model: str | None = Query(None)) -> Any:
     async def respond(loaded: LoadedModel) -> DetokenizeResponse:
-        return _detokenize(body, loaded)
+        return await asyncio.to_thread(_detokenize, body, loaded)
 
     return await respond_with_model(request, model, body.model, respond=respond)

@@ -11,7 +11,12 @@ from pydantic import BaseModel
 from server.engine.sampling import TokenLogprob
 from server.engine.sequence import GenerationRequest, Usage
 from server.models.pool import LoadedModel
-from server.pipeline.generation import collect_unless_disconnected, max_new_tokens, start_generation
+from server.pipeline.generation import (
+    collect_unless_disconnected,
+    max_new_tokens,
+    refuse_unless_it_may_fit,
+    start_generation,
+)
 from server.pipeline.model_lease import respond_with_model
 from server.pipeline.sampling import check_token_ids, parse_stops, sampling_params
 from server.pipeline.stream_envelope import stream_envelope
@@ -33,7 +38,7 @@ router = APIRouter()
 DEFAULT_COMPLETION_TOKENS = 16
 
 
-def _prompt_tokens(body: CompletionRequest, model: LoadedModel) -> tuple[list[int], str]:
+def _prompt_tokens(body: CompletionRequest, model: LoadedModel, *, must_fit: bool) -> tuple[list[int], str]:
     prompt = body.prompt
     if isinstance(prompt, list) and prompt and isinstance(prompt[0], str | list):
         if len(prompt) != 1:
@@ -42,6 +47,8 @@ def _prompt_tokens(body: CompletionRequest, model: LoadedModel) -> tuple[list[in
     if isinstance(prompt, str):
         if not prompt:
             raise invalid_request("The prompt must not be empty.", param="prompt")
+        if must_fit:
+            refuse_unless_it_may_fit(prompt, model, param="prompt")
         return model.tokenize(prompt, parse_special=True), prompt
     tokens = list(prompt)
     if not tokens:
@@ -121,7 +128,7 @@ async def render_completion(
 
 
 async def _render(body: CompletionRequest, loaded: LoadedModel) -> RenderResponse:
-    tokens, prompt_text = await asyncio.to_thread(_prompt_tokens, body, loaded)
+    tokens, prompt_text = await asyncio.to_thread(_prompt_tokens, body, loaded, must_fit=False)
     return render_response(
         loaded, prompt=prompt_text, tokens=tokens, uses_template=False, stops=(), chat_format=None
     )
@@ -130,7 +137,7 @@ async def _render(body: CompletionRequest, loaded: LoadedModel) -> RenderRespons
 async def _complete(request: Request, body: CompletionRequest, loaded: LoadedModel) -> Any:
     """The answer, or for a stream its SSE events, with the model already leased."""
     settings = request.app.state.settings
-    tokens, prompt_text = await asyncio.to_thread(_prompt_tokens, body, loaded)
+    tokens, prompt_text = await asyncio.to_thread(_prompt_tokens, body, loaded, must_fit=True)
     requested = body.max_tokens if body.max_tokens is not None else DEFAULT_COMPLETION_TOKENS
     generation = GenerationRequest(
         prompt_tokens=tuple(tokens),

@@ -59,6 +59,23 @@ def _inputs(body: EmbeddingRequest) -> list[str] | list[list[int]]:
     return value  # type: ignore[return-value]
 
 
+def _too_long(index: int, num_tokens: str, limit: int) -> APIError:
+    return invalid_request(
+        f"input[{index}] is {num_tokens} tokens; this model embeds at most {limit}.",
+        param="input",
+        code="context_length_exceeded",
+    )
+
+
+def _refuse_unless_it_may_fit(text: str, index: int, model: LoadedModel) -> None:
+    # As for prompts (server/pipeline/generation.py): a bound first, so megabytes are not tokenized.
+    limit = model.runtime.n_ctx_seq
+    if len(text) > limit:
+        at_least = model.runtime.vocabulary_facts.min_tokens(text)
+        if at_least > limit:
+            raise _too_long(index, f"at least {at_least}", limit)
+
+
 def _token_lists(body: EmbeddingRequest, model: LoadedModel) -> list[list[int]]:
     inputs = _inputs(body)
     if not inputs:
@@ -71,6 +88,7 @@ def _token_lists(body: EmbeddingRequest, model: LoadedModel) -> list[list[int]]:
         if isinstance(item, str):
             if not item:
                 raise invalid_request(f"input[{index}] is an empty string.", param="input")
+            _refuse_unless_it_may_fit(item, index, model)
             # User text stays text: "<bos>" typed in a document is not a control token.
             tokens = runtime.tokenize(item, add_bos=runtime.adds_bos, parse_special=False)
         else:
@@ -79,11 +97,7 @@ def _token_lists(body: EmbeddingRequest, model: LoadedModel) -> list[list[int]]:
             check_token_ids(item, model, what=f"input[{index}]", param="input")
             tokens = list(item)
         if len(tokens) > runtime.n_ctx_seq:
-            raise invalid_request(
-                f"input[{index}] is {len(tokens)} tokens; this model embeds at most {runtime.n_ctx_seq}.",
-                param="input",
-                code="context_length_exceeded",
-            )
+            raise _too_long(index, str(len(tokens)), runtime.n_ctx_seq)
         token_lists.append(tokens)
     return token_lists
 
@@ -95,7 +109,8 @@ def _encoded(vector: np.ndarray, encoding: str) -> list[float] | str:
 
 
 async def _embed(body: EmbeddingRequest, model: LoadedModel) -> EmbeddingList:
-    token_lists = _token_lists(body, model)
+    # Tokenizing megabytes of input must not hold the event loop.
+    token_lists = await asyncio.to_thread(_token_lists, body, model)
     embedder = await asyncio.to_thread(model.runtime.embedder)
     if body.dimensions is not None and body.dimensions != embedder.n_embd:
         raise invalid_request(
