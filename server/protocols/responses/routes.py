@@ -94,6 +94,9 @@ async def create_response(request: Request, body: ResponseRequest, model: str | 
         context = previous.context + _as_input_items(previous.response["output"])
     context += input_items(body)
     chat = chat_request(body, context)
+    if body.store:
+        # Refused now, before any answer, rather than answered and then not kept.
+        await _call_store(_store(request).check_writable)
     return await respond_with_model(
         request,
         model,
@@ -114,8 +117,9 @@ async def _respond(
         if body.store:
             try:
                 store.save(response.model_dump(mode="json"), context)
-            except StoreUnavailable as exc:
-                log.error("response %s not stored: %s", response.id, exc)
+            except StoreUnavailable:
+                # Already streamed: the client has its answer; the store logged why it kept none.
+                log.warning("streamed response %s not stored", response.id)
 
     if body.stream:
         events = ResponseEvents(run.prepared, skeleton, keep)

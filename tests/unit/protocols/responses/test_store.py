@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import time
 from pathlib import Path
 
@@ -72,3 +74,37 @@ def test_unwritable_folder_is_a_store_error(tmp_path: Path) -> None:
     store = ResponseStore(blocker / "data", ROOMY)
     with pytest.raises(StoreUnavailable):
         store.save(_response(1), [])
+
+
+def test_store_writes_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    store = ResponseStore(tmp_path, ROOMY)
+    store.save(_response(1), [])
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._db().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_full_disk_is_a_store_error_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = ResponseStore(tmp_path, ROOMY)
+    store.save(_response(1), [])
+    # A database that may not grow is what a full disk looks like to SQLite (SQLITE_FULL).
+    db = store._db()
+    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    big = {"id": "resp_big", "output": "x" * 200_000}
+    with caplog.at_level(logging.ERROR, logger="localchat.store"):
+        for _ in range(3):
+            with pytest.raises(StoreUnavailable, match="full"):
+                store.save(big, [])
+    assert len([r for r in caplog.records if r.name == "localchat.store"]) == 1
+    assert store.get("resp_1") is not None  # what was there stays readable
+    db.execute("PRAGMA max_page_count = 1073741823")
+    store.save(big, [])  # room again: the store works, and says so
+    assert store.get("resp_big") is not None
+
+
+def test_unwritable_folder_fails_the_write_check(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreUnavailable):
+        ResponseStore(blocker / "data", ROOMY).check_writable()
+    ResponseStore(tmp_path / "data", ROOMY).check_writable()  # a writable one passes
