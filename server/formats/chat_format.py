@@ -33,6 +33,10 @@ class ParseOptions:
     is_reasoning_open: bool = False
     # Parameter types per tool, for formats that write arguments as untyped text (Qwen3-Coder XML).
     tools: tuple[ToolSpec, ...] = ()
+    # The answer was cut at max_tokens. A call whose arguments had begun comes back as a call (its
+    # arguments as far as they got, as OpenAI returns one); an attempt cut before them is dropped:
+    # half an opener and a name is markup the model never meant as text, in every family alike.
+    is_cut: bool = False
 
 
 # A family whose whole output is channels (GPT-OSS harmony) segments it itself.

@@ -8,6 +8,7 @@ across any token boundary streams exactly like the whole answer, with no per-fam
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import string
@@ -50,7 +51,7 @@ def split_segments(text: str, fmt: ChatFormat, options: ParseOptions, *, is_fina
         if is_held:
             return segments
     if options.parse_tools and fmt.parse_calls is not None:
-        segments.extend(_answer_with_calls(text, pos, fmt, is_final=is_final))
+        segments.extend(_answer_with_calls(text, pos, fmt, is_final=is_final, is_cut=options.is_cut))
     else:
         segments.append(Text(text[pos:]))
     return segments
@@ -74,8 +75,8 @@ def _reasoning(
         lead = len(text) - len(text.lstrip())
         if text.startswith(start_marker, lead):
             body_start = lead + len(start_marker)
-        elif not is_final and start_marker.startswith(text[lead:]):
-            return None, 0, True  # may still become "<think>"
+        elif (not is_final or options.is_cut) and start_marker.startswith(text[lead:]):
+            return None, 0, True  # may still become "<think>" (or would have, but for max_tokens)
         else:
             return None, 0, False
     end = text.find(end_marker, body_start)
@@ -87,7 +88,9 @@ def _reasoning(
     return text[body_start : len(text) - held], len(text), True
 
 
-def _answer_with_calls(text: str, pos: int, fmt: ChatFormat, *, is_final: bool) -> list[Segment]:
+def _answer_with_calls(
+    text: str, pos: int, fmt: ChatFormat, *, is_final: bool, is_cut: bool = False
+) -> list[Segment]:
     assert fmt.parse_calls is not None
     segments: list[Segment] = []
     answer_start = pos
@@ -95,7 +98,8 @@ def _answer_with_calls(text: str, pos: int, fmt: ChatFormat, *, is_final: bool) 
         opener_at = _find_opener(text, pos, answer_start, fmt)
         if opener_at is None:
             tail = text[pos:]
-            if not is_final:
+            if not is_final or is_cut:
+                # Held while more may come; cut by max_tokens, half an opener was a call attempt.
                 tail = tail[: len(tail) - _held_opener_length(text, pos, answer_start, fmt)]
             segments.append(Text(tail))
             return segments
@@ -106,8 +110,9 @@ def _answer_with_calls(text: str, pos: int, fmt: ChatFormat, *, is_final: bool) 
             fmt.parse_calls(cursor, sink)
         except Incomplete:
             segments.extend(sink.calls)
-            if is_final and not sink.attempt_has_call:
-                # An unfinished opener is just text (from the opener itself if nothing was a call).
+            if is_final and not sink.attempt_has_call and not is_cut:
+                # An unfinished opener is just text (from the opener itself if nothing was a call);
+                # cut by max_tokens, it was a call that never got its arguments (ParseOptions.is_cut).
                 segments.append(Text(text[sink.attempt_start if sink.calls else opener_at :]))
             return segments
         except Malformed as exc:
@@ -209,10 +214,12 @@ class MessageStream:
             return MessageDelta(content=delta)
         return self._diff(parse_message(self.text, self.fmt, self.options, is_final=False))
 
-    def finish(self) -> MessageDelta:
+    def finish(self, *, is_cut: bool = False) -> MessageDelta:
+        """The last delta; `is_cut` when the answer ended at max_tokens (see ParseOptions.is_cut)."""
         if self.is_passthrough:
             return MessageDelta()
-        return self._diff(parse_message(self.text, self.fmt, self.options, is_final=True))
+        options = dataclasses.replace(self.options, is_cut=is_cut)
+        return self._diff(parse_message(self.text, self.fmt, options, is_final=True))
 
     @property
     def message(self) -> ParsedMessage:
@@ -247,7 +254,9 @@ class MessageStream:
         return ""
 
 
-def parse_complete(text: str, fmt: ChatFormat, options: ParseOptions) -> tuple[ParsedMessage, list[str]]:
+def parse_complete(
+    text: str, fmt: ChatFormat, options: ParseOptions, *, is_cut: bool = False
+) -> tuple[ParsedMessage, list[str]]:
     """A whole answer at once, with fresh call ids: the non-streamed path."""
-    message = parse_message(text, fmt, options, is_final=True)
+    message = parse_message(text, fmt, dataclasses.replace(options, is_cut=is_cut), is_final=True)
     return message, [new_call_id(fmt) for _ in message.tool_calls]

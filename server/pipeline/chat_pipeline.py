@@ -173,7 +173,8 @@ class ChatAnswer:
 
 async def answer_chat(request: Request, run: ChatRun) -> ChatAnswer:
     result = await collect_unless_disconnected(request, run.events)
-    message, call_ids = parse_complete(result.text, run.prepared.fmt, run.prepared.output)
+    is_cut = result.finish_reason == "length"
+    message, call_ids = parse_complete(result.text, run.prepared.fmt, run.prepared.output, is_cut=is_cut)
     return ChatAnswer(
         message,
         call_ids,
@@ -199,7 +200,7 @@ class ParsedChunks(ABC):
         return self.message_delta(self._message.feed(text), logprobs)
 
     def finish(self, reason: str, usage: Usage, stop_sequence: str | None) -> Iterable[BaseModel]:
-        last = list(self.message_delta(self._message.finish(), None))
+        last = list(self.message_delta(self._message.finish(is_cut=reason == "length"), None))
         return [*last, *self.message_finish(finish_with_calls(reason, self.has_calls), usage, stop_sequence)]
 
     @abstractmethod

@@ -325,3 +325,31 @@ def test_bad_tool_input_is_a_400(tools_http: httpx.Client, change: dict[str, Any
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error" and error["param"] == param
+
+
+@pytest.mark.parametrize("model", [*TEMPLATED, BASE_MODEL])
+def test_a_call_cut_by_max_tokens_is_a_partial_call_or_nothing_never_markup(
+    tools_client: openai.OpenAI, model: str
+) -> None:
+    request = dict(
+        model=model, messages=ASK, tools=[WEATHER], tool_choice="required", parallel_tool_calls=False, seed=5
+    )
+    whole = tools_client.chat.completions.create(**request, max_tokens=200, temperature=0).choices[0]
+    (full,) = whole.message.tool_calls
+    for max_tokens in (2, 5, 9, 14):
+        cut = tools_client.chat.completions.create(**request, max_tokens=max_tokens, temperature=0).choices[0]
+        if cut.finish_reason != "length":
+            continue  # the whole call fits (a terse family): nothing was cut
+        assert not (cut.message.content or "").strip(), (max_tokens, cut.message.content)
+        for call in cut.message.tool_calls or []:
+            assert call.function.name == full.function.name
+            assert full.function.arguments.startswith(call.function.arguments.rstrip()), (
+                call.function.arguments
+            )
+        calls, finish, content = _streamed_calls(
+            tools_client.chat.completions.create(**request, max_tokens=max_tokens, temperature=0, stream=True)
+        )
+        assert finish == "length" and not content.strip()
+        assert [(c["name"], c["arguments"]) for c in calls.values()] == [
+            (c.function.name, c.function.arguments) for c in cut.message.tool_calls or []
+        ]

@@ -128,13 +128,15 @@ def segment(text: str, options: ParseOptions, is_final: bool) -> list[Segment]:
 def _message(text: str, pos: int, out: _Output, options: ParseOptions, *, is_final: bool) -> int | None:
     """Reads the message at `pos` into `out`: where the next one begins, or None while its header
     is still arriving."""
-    if not _may_be_header(text[pos:], is_final=is_final):
+    # Cut by max_tokens, what may have become a header is markup, as it is while it streams.
+    if not _may_be_header(text[pos:], is_final=is_final and not options.is_cut):
         body = _body(text, pos, is_final=is_final)  # text outside any header: the answer
         out.text(text[pos : body.end])
         return body.next
     message_at = text.find(MESSAGE, pos)
     if message_at < 0:
-        if is_final:
+        # A header cut by max_tokens is markup, not text: dropped, as a cut call is in every family.
+        if is_final and not options.is_cut:
             out.text(text[pos:])
         return None
     header = _Header.read(text[pos:message_at])
@@ -152,8 +154,8 @@ def _message(text: str, pos: int, out: _Output, options: ParseOptions, *, is_fin
         elif content.strip():
             if not _call(out, name, content):
                 out.text(written)
-        elif not body.is_open or is_final:
-            out.text(written)  # a call without arguments is not one
+        elif not body.is_open or (is_final and not options.is_cut):
+            out.text(written)  # a call without arguments is not one (cut before them: dropped)
         # else: whether it is a call shows with the first character of its body
     elif header.channel == "analysis":
         if options.parse_reasoning:
