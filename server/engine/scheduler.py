@@ -219,6 +219,8 @@ class Scheduler:
     def _start(self, sequence: Sequence) -> None:
         request = sequence.request
         slot, num_reusable = self.slots.acquire(request.prompt_tokens)
+        if self.runtime.config.is_batch_invariant:
+            num_reusable -= num_reusable % self.invariant_chunk
         sequence.slot = slot
         if not self.runtime.keep_prefix(slot.seq_id, num_reusable):
             num_reusable = 0  # the cache could not be trimmed: full prefill, correctness first
@@ -275,6 +277,19 @@ class Scheduler:
         if sequence is None:
             return None
         return self._prefill_chunk(sequence, self.runtime.n_batch)
+
+    @property
+    def invariant_chunk(self) -> int:
+        """Batch-invariant prefill goes in chunks of this many tokens at fixed positions (0, n, 2n...)."""
+        return self.runtime.n_batch
+
+    def _invariant_reusable(self, prompt: tuple[int, ...]) -> tuple[int, ...]:
+        """What a finished sequence leaves for reuse in batch-invariant mode: the whole prefill chunks
+        of its prompt, nothing it generated. A position's keys and values then always come from the
+        same computation (its chunk, at its place), so a prompt gives the same output whether none,
+        part or all of it was cached: decoded one row at a time, or in a chunk cut elsewhere, they
+        would differ in the last bits, and so, now and then, would the text."""
+        return prompt[: len(prompt) - len(prompt) % self.invariant_chunk]
 
     def _prefill_chunk(self, sequence: Sequence, size: int) -> Batch:
         start = sequence.num_prefilled
@@ -335,6 +350,8 @@ class Scheduler:
         sequence.slot = None
         if keep_cache:
             decoded = (*sequence.request.prompt_tokens, *sequence.completion_tokens)[: sequence.next_position]
+            if self.runtime.config.is_batch_invariant:
+                decoded = self._invariant_reusable(sequence.request.prompt_tokens)
             self.slots.release(slot, decoded)
         else:
             self.runtime.forget_sequence(slot.seq_id)

@@ -306,6 +306,10 @@ class SoakReport:
         return self.samples["end"].rss_anon_kib - self.samples["warm"].rss_anon_kib
 
     @property
+    def rss_growth_percent(self) -> float:
+        return 100.0 * self.rss_growth_kib / max(self.samples["warm"].rss_kib, 1)
+
+    @property
     def thread_growth(self) -> int:
         return self.samples["end"].num_threads - self.samples["warm"].num_threads
 
@@ -314,7 +318,12 @@ class SoakReport:
         return self.samples["end"].num_fds - self.samples["warm"].num_fds
 
     def problems(
-        self, *, thread_slack: int = 4, fd_slack: int = 8, max_rss_growth_mib: float = 200
+        self,
+        *,
+        thread_slack: int = 4,
+        fd_slack: int = 8,
+        max_rss_growth_mib: float = 200,
+        max_rss_growth_percent: float | None = None,
     ) -> list[str]:
         found = [*self.mismatches, *self.errors]
         if self.leftover:
@@ -331,6 +340,8 @@ class SoakReport:
             found.append(f"file descriptors grew by {self.fd_growth}")
         if self.rss_growth_kib > max_rss_growth_mib * 1024:
             found.append(f"RSS grew by {self.rss_growth_kib / 1024:.0f} MiB")
+        if max_rss_growth_percent is not None and self.rss_growth_percent > max_rss_growth_percent:
+            found.append(f"RSS grew by {self.rss_growth_percent:.1f} % after the warm-up")
         return found
 
     def summary(self) -> str:
@@ -348,7 +359,7 @@ class SoakReport:
             f"partial streams checked as prefixes: {self.num_partial_checked}",
             f"mismatches: {len(self.mismatches)}; errors: {len(self.errors)}",
             f"RSS start / after warm-up / end: {mib['start']} / {mib['warm']} / {mib['end']} "
-            f"(growth {self.rss_growth_kib / 1024:+.1f} MiB, "
+            f"(growth {self.rss_growth_kib / 1024:+.1f} MiB, {self.rss_growth_percent:+.1f} %, "
             f"anonymous {self.rss_anon_growth_kib / 1024:+.1f} MiB)",
             f"threads start / after warm-up / end: {s['start'].num_threads} / {s['warm'].num_threads} / "
             f"{s['end'].num_threads}; open fds after warm-up / end: {s['warm'].num_fds} / {s['end'].num_fds}",

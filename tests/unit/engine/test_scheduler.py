@@ -133,6 +133,12 @@ def runtime() -> FakeRuntime:
     return FakeRuntime()
 
 
+@pytest.fixture
+def default_runtime() -> FakeRuntime:
+    """The default mode: any cached prefix is reused, token by token."""
+    return FakeRuntime(is_batch_invariant=False)
+
+
 def _scheduler(
     runtime: FakeRuntime, *, n_parallel: int = 2, max_queue: int = 4, min_prefix_reuse: int = 1
 ) -> Scheduler:
@@ -575,12 +581,54 @@ def _finish_first_turn(samplers: Samplers, runtime: FakeRuntime, scheduler: Sche
 
 
 def test_scheduler_finished_sequence_leaves_its_decoded_tokens_in_its_slot(
+    samplers: Samplers, default_runtime: FakeRuntime
+) -> None:
+    scheduler = _scheduler(default_runtime, n_parallel=1)
+    cached = _finish_first_turn(samplers, default_runtime, scheduler)
+    assert scheduler.slots.slots[0].tokens == cached
+    assert default_runtime.kv[0] == cached
+
+
+# Batch-invariant mode: only whole prefill chunks (n_batch = 8 here) of a prompt are reused.
+
+
+def test_invariant_finished_sequence_leaves_only_whole_chunks_of_its_prompt(
     samplers: Samplers, runtime: FakeRuntime
 ) -> None:
+    samplers.scripts[1] = [40, 41, 42]
     scheduler = _scheduler(runtime, n_parallel=1)
-    cached = _finish_first_turn(samplers, runtime, scheduler)
-    assert scheduler.slots.slots[0].tokens == cached
-    assert runtime.kv[0] == cached
+    _submit(scheduler, _prompt(19), max_tokens=3, seed=1)
+    _run_until_idle(scheduler)
+    # 19 prompt tokens: chunks 0-7 and 8-15 are whole; 16-18 and what was generated are not kept.
+    assert scheduler.slots.slots[0].tokens == _prompt(16)
+
+
+def test_invariant_next_request_reuses_at_chunk_boundaries_and_prefills_the_same_chunks(
+    samplers: Samplers, runtime: FakeRuntime
+) -> None:
+    samplers.scripts[1] = [40]
+    scheduler = _scheduler(runtime, n_parallel=1, min_prefix_reuse=4)
+    _submit(scheduler, _prompt(19), max_tokens=1, seed=1)
+    _run_until_idle(scheduler)
+    sequence, _ = _submit(scheduler, [*_prompt(13), 90, 91, 92, 93, 94], max_tokens=1)
+    # 13 tokens in common, but only the first chunk is whole: prefill resumes at position 8, and
+    # chunk 8-15 is computed whole, as a fresh prefill would.
+    (call,) = _step(scheduler, runtime)
+    assert sequence.num_cached == 8
+    assert [position for _, position, _, _ in call] == list(range(8, 16))
+
+
+def test_invariant_whole_cached_prompt_recomputes_its_last_chunk(
+    samplers: Samplers, runtime: FakeRuntime
+) -> None:
+    samplers.scripts[1] = [40]
+    scheduler = _scheduler(runtime, n_parallel=1, min_prefix_reuse=4)
+    _submit(scheduler, _prompt(16), max_tokens=1, seed=1)
+    _run_until_idle(scheduler)
+    sequence, _ = _submit(scheduler, _prompt(16), max_tokens=1)
+    (call,) = _step(scheduler, runtime)
+    assert sequence.num_cached == 8
+    assert [position for _, position, _, _ in call] == list(range(8, 16))
 
 
 def test_scheduler_finished_sequence_keeps_its_kv(samplers: Samplers, runtime: FakeRuntime) -> None:
@@ -590,57 +638,57 @@ def test_scheduler_finished_sequence_keeps_its_kv(samplers: Samplers, runtime: F
 
 
 def test_scheduler_eos_finished_sequence_caches_without_the_eos_token(
-    samplers: Samplers, runtime: FakeRuntime
+    samplers: Samplers, default_runtime: FakeRuntime
 ) -> None:
     samplers.scripts[1] = [40, EOS]
-    scheduler = _scheduler(runtime, n_parallel=1)
+    scheduler = _scheduler(default_runtime, n_parallel=1)
     _submit(scheduler, _prompt(4), seed=1)
     _run_until_idle(scheduler)
-    assert scheduler.slots.slots[0].tokens == [*_prompt(4), 40] == runtime.kv[0]
+    assert scheduler.slots.slots[0].tokens == [*_prompt(4), 40] == default_runtime.kv[0]
 
 
 def test_scheduler_next_turn_prefills_only_the_tokens_after_the_cached_prefix(
-    samplers: Samplers, runtime: FakeRuntime
+    samplers: Samplers, default_runtime: FakeRuntime
 ) -> None:
-    scheduler = _scheduler(runtime, n_parallel=1, min_prefix_reuse=4)
-    cached = _finish_first_turn(samplers, runtime, scheduler)
+    scheduler = _scheduler(default_runtime, n_parallel=1, min_prefix_reuse=4)
+    cached = _finish_first_turn(samplers, default_runtime, scheduler)
     sequence, _ = _submit(scheduler, [*cached, 50, 51])
-    (call,) = _step(scheduler, runtime)
+    (call,) = _step(scheduler, default_runtime)
     assert call == [(50, 8, 0, False), (51, 9, 0, True)]
     assert sequence.num_cached == 8
 
 
 def test_scheduler_next_turn_reports_the_cached_prefix_in_usage(
-    samplers: Samplers, runtime: FakeRuntime
+    samplers: Samplers, default_runtime: FakeRuntime
 ) -> None:
-    scheduler = _scheduler(runtime, n_parallel=1, min_prefix_reuse=4)
-    cached = _finish_first_turn(samplers, runtime, scheduler)
+    scheduler = _scheduler(default_runtime, n_parallel=1, min_prefix_reuse=4)
+    cached = _finish_first_turn(samplers, default_runtime, scheduler)
     _, events = _submit(scheduler, [*cached, 50, 51], max_tokens=2)
     _run_until_idle(scheduler)
     assert events[-1] == Finished("length", Usage(prompt_tokens=10, completion_tokens=2, cached_tokens=8))
 
 
 def test_scheduler_next_turn_trims_the_cache_to_the_common_prefix(
-    samplers: Samplers, runtime: FakeRuntime
+    samplers: Samplers, default_runtime: FakeRuntime
 ) -> None:
-    scheduler = _scheduler(runtime, n_parallel=1, min_prefix_reuse=4)
-    _finish_first_turn(samplers, runtime, scheduler)
+    scheduler = _scheduler(default_runtime, n_parallel=1, min_prefix_reuse=4)
+    _finish_first_turn(samplers, default_runtime, scheduler)
     sequence, _ = _submit(scheduler, [*_prompt(6), 60, 61])
     scheduler.step()
-    assert runtime.keep_prefix_calls[-1] == (0, 6)
+    assert default_runtime.keep_prefix_calls[-1] == (0, 6)
     assert sequence.num_cached == 6
-    assert runtime.kv[0] == [*_prompt(6), 60, 61]
+    assert default_runtime.kv[0] == [*_prompt(6), 60, 61]
 
 
 def test_scheduler_new_request_goes_to_the_slot_holding_its_prefix(
-    samplers: Samplers, runtime: FakeRuntime
+    samplers: Samplers, default_runtime: FakeRuntime
 ) -> None:
-    scheduler = _scheduler(runtime, n_parallel=2, min_prefix_reuse=4)
+    scheduler = _scheduler(default_runtime, n_parallel=2, min_prefix_reuse=4)
     _submit(scheduler, _prompt(6), max_tokens=1)
     _submit(scheduler, _prompt(6, first=50), max_tokens=1)
     _run_until_idle(scheduler)
     sequence, _ = _submit(scheduler, [*_prompt(6, first=50), 70])
-    (call,) = _step(scheduler, runtime)
+    (call,) = _step(scheduler, default_runtime)
     assert (sequence.seq_id, sequence.num_cached) == (1, 6)
     assert call == [(70, 6, 1, True)]
 
@@ -658,15 +706,15 @@ def test_scheduler_shared_prefix_below_min_prefix_reuse_is_prefilled_in_full(
 
 
 def test_scheduler_failed_keep_prefix_prefills_the_whole_prompt(
-    samplers: Samplers, runtime: FakeRuntime
+    samplers: Samplers, default_runtime: FakeRuntime
 ) -> None:
-    scheduler = _scheduler(runtime, n_parallel=1, min_prefix_reuse=4)
-    cached = _finish_first_turn(samplers, runtime, scheduler)
-    runtime.keeps_prefix = False
+    scheduler = _scheduler(default_runtime, n_parallel=1, min_prefix_reuse=4)
+    cached = _finish_first_turn(samplers, default_runtime, scheduler)
+    default_runtime.keeps_prefix = False
     prompt = [*cached, 50]
     _, events = _submit(scheduler, prompt, max_tokens=1)
-    calls = [call for _ in range(2) for call in _step(scheduler, runtime)]  # 9 tokens: two chunks
-    assert runtime.keep_prefix_calls[-1] == (0, 8)
+    calls = [call for _ in range(2) for call in _step(scheduler, default_runtime)]  # 9 tokens: two chunks
+    assert default_runtime.keep_prefix_calls[-1] == (0, 8)
     assert [entry[:2] for call in calls for entry in call] == [
         (token, position) for position, token in enumerate(prompt)
     ]
