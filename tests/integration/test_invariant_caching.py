@@ -1,7 +1,8 @@
 """Batch-invariant mode gives a request the same output (text, tokens, logprobs) whatever is cached and
 whoever runs beside it: a property test drives random cache states (nothing of the prompt cached, part
-of it, all of it, an earlier turn of the conversation) and random neighbours (streams that arrive
-together with it), streamed or not, on completions and chat, and compares with the first answer."""
+of it followed by other tokens, all of it) and random neighbours (streams that arrive together with
+it), streamed or not, on completions and chat, and compares with the first answer. (That an earlier
+answer's tokens are never reused is the scheduler's unit test: tests/unit/engine/test_scheduler.py.)"""
 
 from __future__ import annotations
 
