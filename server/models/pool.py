@@ -131,6 +131,10 @@ class ModelPool:
         resident = self._residents.get(name)
         return resident is not None and not resident.is_draining
 
+    def is_closing(self, name: str) -> bool:
+        """Unloaded, but its engine is still being closed (its memory not yet given back)."""
+        return any(resident.model.name == name for resident in self._closing)
+
     def num_loads(self, name: str) -> int:
         return self._num_loads[name]
 

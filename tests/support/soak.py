@@ -427,7 +427,8 @@ class Soak:
         return not card["num_running"] and not card["num_waiting"]
 
     async def is_unloaded(self, http: httpx.AsyncClient, model: str) -> bool:
-        return (await self.card(http, model))["num_running"] is None
+        # "unloading" still holds its memory: a sample then would count its weights.
+        return (await self.card(http, model))["status"] == "unloaded"
 
     # -- single requests ---------------------------------------------------------------------------
 

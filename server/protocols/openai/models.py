@@ -20,7 +20,9 @@ def _status(pool: ModelPool, name: str) -> str:
         return "loading"
     if pool.is_ready(name):
         return "loaded"
-    return "draining" if pool.loaded_model(name) is not None else "unloaded"
+    if pool.loaded_model(name) is not None:
+        return "draining"
+    return "unloading" if pool.is_closing(name) else "unloaded"
 
 
 def model_card(pool: ModelPool, name: str) -> ModelCard:

@@ -192,7 +192,8 @@ class ModelCard(BaseModel):
     template_error: str | None = None
     metadata_error: str | None = None
     loaded: bool
-    # "unloaded", "loading" (or downloading), "loaded", or "draining" (unloads once its requests end)
+    # "unloaded", "loading" (or downloading), "loaded", "draining" (unloads once its requests end), or
+    # "unloading" (its engine is being closed and its memory given back)
     status: str
     aliases: list[str]
     architecture: str | None = None
