@@ -20,6 +20,8 @@ import numpy as np
 from server.engine.embeddings import EmbeddingContext
 from server.engine.text_chunks import PIECE_CHARS, RunCuts, VocabularyFacts, pieces
 
+# Token texts kept per model (each a ctypes call to make again when dropped).
+MAX_CACHED_PIECES = 16_384
 _backend_lock = threading.Lock()
 _is_backend_ready = False
 
@@ -156,18 +158,20 @@ class LlamaRuntime:
 
     def token_bytes(self, token: int) -> bytes:
         """The token's text as raw bytes (may be part of a UTF-8 character); special tokens render empty."""
-        piece = self._piece_cache.get(token)
-        if piece is None:
-            piece = self._piece(token)
-            self._piece_cache[token] = piece
-        return piece
+        return self._cached_piece(self._piece_cache, token, special=False)
 
     def token_bytes_special(self, token: int) -> bytes:
         """As token_bytes, but control tokens render as their text."""
-        piece = self._special_piece_cache.get(token)
+        return self._cached_piece(self._special_piece_cache, token, special=True)
+
+    def _cached_piece(self, cache: dict[int, bytes], token: int, *, special: bool) -> bytes:
+        piece = cache.get(token)
         if piece is None:
-            piece = self._piece(token, special=True)
-            self._special_piece_cache[token] = piece
+            # Bounded: a long-running model writing its way through a 262k vocabulary would
+            # otherwise grow the cache by tens of MiB. Starting over costs a few µs a token.
+            if len(cache) >= MAX_CACHED_PIECES:
+                cache.clear()
+            piece = cache[token] = self._piece(token, special=special)
         return piece
 
     def _piece(self, token: int, *, special: bool = False) -> bytes:
