@@ -84,8 +84,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(settings: Settings) -> int:
     from server.app import create_app
+    from server.models.heap import limit_arenas
     from server.service.shutdown import serve
 
+    limit_arenas()
     catalog = Catalog.from_settings(settings)
     return serve(create_app(settings, catalog), settings)
 

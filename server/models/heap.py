@@ -11,19 +11,32 @@ import ctypes
 import ctypes.util
 import functools
 
+# glibc's mallopt parameter for the number of malloc arenas.
+_M_ARENA_MAX = -8
+# Arenas for the whole process: one per thread that allocates (decode loops, loads, worker threads)
+# would each keep its own freed memory.
+MAX_ARENAS = 2
+
 
 @functools.cache
-def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     if name is None:
         return None
     try:
-        return ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
+        return ctypes.CDLL(name)
+    except OSError:
         return None
 
 
 def release_freed_memory() -> None:
-    trim = _malloc_trim()
+    trim = getattr(_libc(), "malloc_trim", None)
     if trim is not None:
         trim(0)
+
+
+def limit_arenas() -> None:
+    """Call before threads start: fewer arenas keep less freed memory apart from the rest."""
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is not None:
+        mallopt(_M_ARENA_MAX, MAX_ARENAS)
