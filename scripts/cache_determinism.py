@@ -20,10 +20,9 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from server.models.bundled import assemble_bundled_model  # noqa: E402
 from tests.integration.model_servers import start_server, stop  # noqa: E402
+from tests.support.bundled import bundled_model_path  # noqa: E402
 
-BASE_FILE = REPO_ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"
 MODEL = "gemma-3-270m"
 N_PARALLEL = 8
 FILLER = [1000 + index for index in range(200)]
@@ -89,14 +88,13 @@ def main() -> int:
     )
     parser.add_argument("--prompts", type=int, default=30)
     args = parser.parse_args()
-    if not BASE_FILE.exists():
-        assemble_bundled_model(BASE_FILE)
+    base_file = bundled_model_path()
     prompts = _prompts(args.prompts)
     for mode, invariant in (("default", "false"), ("batch-invariant", "true")):
         with tempfile.TemporaryDirectory(prefix="localchat-determinism-") as folder:
             server = start_server(
                 Path(folder),
-                f"models:\n  - name: {MODEL}\n    file: {BASE_FILE}\n",
+                f"models:\n  - name: {MODEL}\n    file: {base_file}\n",
                 {
                     "LOCALCHAT_BATCH_INVARIANT": invariant,
                     "LOCALCHAT_N_PARALLEL": str(N_PARALLEL),

@@ -16,10 +16,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from server.models.bundled import assemble_bundled_model  # noqa: E402
+from tests.support.bundled import bundled_model_path  # noqa: E402
 from tests.support.overload import run_overload, start_overload_server, stop  # noqa: E402
-
-BASE_FILE = REPO_ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"
 
 
 def main() -> int:
@@ -31,11 +29,10 @@ def main() -> int:
     parser.add_argument("--n-parallel", type=int, default=8)
     parser.add_argument("--max-queue", type=int, default=64)
     args = parser.parse_args()
-    if not BASE_FILE.exists():
-        assemble_bundled_model(BASE_FILE)
+    base_file = bundled_model_path()
     with tempfile.TemporaryDirectory(prefix="localchat-overload-") as folder:
         server = start_overload_server(
-            Path(folder), BASE_FILE, n_parallel=args.n_parallel, max_queue=args.max_queue
+            Path(folder), base_file, n_parallel=args.n_parallel, max_queue=args.max_queue
         )
         try:
             report = asyncio.run(run_overload(server, num_clients=args.clients, max_tokens=args.max_tokens))

@@ -16,10 +16,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from server.models.bundled import assemble_bundled_model  # noqa: E402
+from tests.support.bundled import bundled_model_path  # noqa: E402
 from tests.support.switching import run_switch_cycles  # noqa: E402
-
-BASE_FILE = REPO_ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"
 
 
 def main() -> int:
@@ -30,10 +28,9 @@ def main() -> int:
     parser.add_argument("--warm-up", type=int, default=20)
     parser.add_argument("--max-growth-mib", type=float, default=15.0)
     args = parser.parse_args()
-    if not BASE_FILE.exists():
-        assemble_bundled_model(BASE_FILE)
+    base_file = bundled_model_path()
     with tempfile.TemporaryDirectory(prefix="localchat-switch-") as folder:
-        report = run_switch_cycles(BASE_FILE, Path(folder), num_cycles=args.cycles, num_warm_up=args.warm_up)
+        report = run_switch_cycles(base_file, Path(folder), num_cycles=args.cycles, num_warm_up=args.warm_up)
     print(report.summary())
     if report.rss_growth_mib > args.max_growth_mib:
         print(f"PROBLEM: RSS grew by {report.rss_growth_mib:.1f} MiB (limit {args.max_growth_mib:g})")

@@ -19,11 +19,10 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from server.models.bundled import assemble_bundled_model  # noqa: E402
 from tests.integration.model_servers import start_server, stop  # noqa: E402
+from tests.support.bundled import bundled_model_path  # noqa: E402
 from tests.support.worst_bodies import UNITS, bodies, post  # noqa: E402
 
-BASE_FILE = REPO_ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"
 ROUTES = ("/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/tokenize")
 
 
@@ -42,13 +41,12 @@ def main() -> int:
     )
     parser.add_argument("--megabytes", type=float, default=8.0)
     args = parser.parse_args()
-    if not BASE_FILE.exists():
-        assemble_bundled_model(BASE_FILE)
+    base_file = bundled_model_path()
     num_bytes = int(args.megabytes * 1024 * 1024)
     with tempfile.TemporaryDirectory(prefix="localchat-bodies-") as folder:
         server = start_server(
             Path(folder),
-            f"models:\n  - name: gemma-3-270m\n    file: {BASE_FILE}\n",
+            f"models:\n  - name: gemma-3-270m\n    file: {base_file}\n",
             {"LOCALCHAT_MAX_BODY_BYTES": str(num_bytes + 4096)},
         )
         try:
