@@ -16,12 +16,13 @@ from server import __version__
 from server.config import Settings
 from server.models.catalog import Catalog, ModelNotFound
 from server.models.pool import ModelPool, ModelUnavailable
-from server.playground import install_playground, is_playground_path
+from server.playground import PAGE_PATH, install_playground, is_playground_path
 from server.protocols import discover
 from server.service.error_handlers import install_error_handlers
 from server.service.errors import ErrorEnvelopes
 from server.service.middleware_stack import install_service_layer
-from server.service.open_paths import OpenPaths
+from server.service.open_paths import OpenPaths, no_path
+from server.service.root import DEFAULT_ROOT_TEXT, install_root
 
 log = logging.getLogger("localchat")
 
@@ -69,10 +70,13 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
     app.state.startup_error = None
     app.state.error_envelopes = ErrorEnvelopes()
     install_error_handlers(app)
-    open_paths = OpenPaths(is_static=is_playground_path) if settings.playground else OpenPaths()
+    keyless = frozenset().union(*(protocol.keyless_paths for protocol in protocols))
+    open_paths = OpenPaths(is_static=is_playground_path if settings.playground else no_path, keyless=keyless)
     install_service_layer(app, settings, open_paths)
     for protocol in protocols:
         protocol.install(app, app.state.error_envelopes)
+    root_text = next((p.root_text for p in protocols if p.root_text is not None), DEFAULT_ROOT_TEXT)
+    install_root(app, text=root_text, page_path=PAGE_PATH if settings.playground else None)
     if settings.playground:
         install_playground(app)
     return app

@@ -42,11 +42,11 @@ class NumpySampler:
 
     def sample_logits(self, logits: np.ndarray) -> int:
         """Pick the next token from one row of logits (left unchanged when this returns)."""
-        adjustments = self._adjustments()
-        if adjustments:
-            ids = np.fromiter(adjustments, dtype=np.int64, count=len(adjustments))
+        adjusted = self._adjusted(logits)
+        if adjusted is not None:
+            ids, values = adjusted
             saved = logits[ids].copy()
-            logits[ids] = saved + np.fromiter(adjustments.values(), dtype=np.float32, count=len(ids))
+            logits[ids] = values
             try:
                 token = self._pick(logits)
             finally:
@@ -59,15 +59,28 @@ class NumpySampler:
     def close(self) -> None:
         pass
 
-    def _adjustments(self) -> dict[int, float]:
-        """What logit_bias and the penalties add to each affected token."""
+    def _adjusted(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The tokens logit_bias and the penalties touch, and their new logits: in llama.cpp's order
+        and float32 arithmetic (bias added; then the repeat penalty, then frequency and presence)."""
         params = self.params
-        adjustments = dict(self._bias)
-        if params.has_penalties:
-            for token, count in self._counts.items():
-                penalty = count * params.frequency_penalty + params.presence_penalty
-                adjustments[token] = adjustments.get(token, 0.0) - penalty
-        return adjustments
+        counts = self._counts if params.has_penalties else {}
+        touched = self._bias.keys() | counts.keys()
+        if not touched:
+            return None
+        ids = np.fromiter(touched, dtype=np.int64, count=len(touched))
+        values = logits[ids].astype(np.float32, copy=True)
+        if self._bias:
+            values += np.array([self._bias.get(int(token), 0.0) for token in ids], dtype=np.float32)
+        if counts:
+            seen_counts = np.array([counts.get(int(token), 0) for token in ids], dtype=np.float32)
+            seen = seen_counts > 0
+            if params.repeat_penalty != 1.0:
+                repeat = np.float32(params.repeat_penalty)
+                values = np.where(seen, np.where(values <= 0, values * repeat, values / repeat), values)
+            values -= seen_counts * np.float32(params.frequency_penalty) + seen * np.float32(
+                params.presence_penalty
+            )
+        return ids, values.astype(np.float32, copy=False)
 
     def _accept(self, token: int) -> None:
         if not self.params.has_penalties:

@@ -21,6 +21,11 @@ class SamplingParams:
     min_p: float = 0.0  # 0: off
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    # llama.cpp's repeat penalty: a token already generated has its logit divided by this when
+    # positive and multiplied by it when negative. 1: off.
+    repeat_penalty: float = 1.0
+    # The penalties look back over this many generated tokens; None: the whole answer.
+    penalty_last_n: int | None = None
     seed: int | None = None
     logit_bias: dict[int, float] = field(default_factory=dict)
     # None: no logprobs; 0..20: the sampled token's logprob plus this many alternatives
@@ -42,6 +47,10 @@ class SamplingParams:
         for name in ("presence_penalty", "frequency_penalty"):
             if not -2.0 <= getattr(self, name) <= 2.0:
                 raise ValueError(f"{name} must be between -2 and 2")
+        if self.repeat_penalty <= 0.0:
+            raise ValueError("repeat_penalty must be positive")
+        if self.penalty_last_n is not None and self.penalty_last_n < 1:
+            raise ValueError("penalty_last_n must be at least 1")
         if self.top_logprobs is not None and not 0 <= self.top_logprobs <= 20:
             raise ValueError("top_logprobs must be between 0 and 20")
 
@@ -51,7 +60,10 @@ class SamplingParams:
 
     @property
     def has_penalties(self) -> bool:
-        return self.presence_penalty != 0.0 or self.frequency_penalty != 0.0
+        return self.presence_penalty != 0.0 or self.frequency_penalty != 0.0 or self.repeat_penalty != 1.0
+
+    def penalty_window(self, max_tokens: int) -> int:
+        return max(min(self.penalty_last_n or max_tokens, max_tokens), 1)
 
 
 @dataclass(frozen=True)
@@ -95,7 +107,7 @@ class SamplerChain:
                 llama_cpp.llama_sampler_init_penalties(
                     runtime.n_vocab,
                     max(penalty_window, 1),
-                    1.0,
+                    params.repeat_penalty,
                     params.frequency_penalty,
                     params.presence_penalty,
                 )

@@ -236,9 +236,10 @@ class Scheduler:
         sequence.status = SequenceStatus.PREFILLING
 
     def _new_sampler(self, request: GenerationRequest) -> Sampler:
+        window = request.sampling.penalty_window(request.max_tokens)
         if self.use_numpy_sampler and request.sampling.grammar is None:
-            return NumpySampler(request.sampling, penalty_window=request.max_tokens)
-        return SamplerChain(self.runtime, request.sampling, penalty_window=request.max_tokens)
+            return NumpySampler(request.sampling, penalty_window=window)
+        return SamplerChain(self.runtime, request.sampling, penalty_window=window)
 
     def _decode_batches(self) -> list[Batch]:
         # Ascending seq_ids: llama.cpp decodes consecutive sequences in one micro-batch, and splits

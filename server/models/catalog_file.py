@@ -2,13 +2,15 @@
 
 The new item is inserted as text at the end of the `models:` list, so comments and layout survive.
 If the file is laid out in a way that trick does not fit (a flow-style list, say), the whole file is
-rewritten from its parsed data instead: correct, but without its comments.
+rewritten from its parsed data instead: correct, but without its comments. Changing or removing an
+entry (Ollama's copy and delete) rewrites it that way too.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +80,27 @@ def _append_item(text: str, entry: dict[str, Any]) -> str | None:
 def _render(entry: dict[str, Any], *, indent: int) -> str:
     dumped = yaml.safe_dump([entry], sort_keys=False, allow_unicode=True, default_flow_style=False)
     return "".join(" " * indent + line for line in dumped.splitlines(keepends=True))
+
+
+def change_entry(path: Path, name: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> bool:
+    """Replace the entry named `name` with `change(entry)`, or remove it where that returns None;
+    False if there is no such entry. The file is rewritten from its parsed data: its comments go."""
+    data = read_catalog_file(path)
+    models = _models(data, path)
+    for position, raw in enumerate(models):
+        if isinstance(raw, dict) and raw.get("name") == name:
+            changed = change(dict(raw))
+            updated = [
+                *models[:position],
+                *([changed] if changed is not None else []),
+                *models[position + 1 :],
+            ]
+            _write(path, {**data, "models": updated})
+            return True
+    return False
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    os.replace(temporary, path)

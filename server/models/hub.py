@@ -146,10 +146,38 @@ def partial_path(target: Path, file: HubFile) -> Path:
     return target.with_name(f"{target.name}.{key}.part")
 
 
-def download(file: HubFile, target: Path, *, show_progress: bool) -> int:
-    """Download `file` to `target`, resuming a partial download; returns the bytes fetched now."""
+# Told (bytes on disk, bytes in all) as a download goes; called from the downloading thread.
+ProgressReport = Callable[[int, "int | None"], None]
+
+
+def _reporting(report: ProgressReport) -> type[tqdm]:  # type: ignore[type-arg]
+    """A silent tqdm that tells `report` how far the download is."""
+
+    class _Reporting(tqdm):  # type: ignore[type-arg]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+            self.num_done = int(kwargs.get("initial") or 0)
+            self.num_total = kwargs.get("total")
+            report(self.num_done, self.num_total)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            self.num_done += int(n or 0)
+            report(self.num_done, self.num_total)
+            return None
+
+    return _Reporting
+
+
+def download(
+    file: HubFile, target: Path, *, show_progress: bool, report: ProgressReport | None = None
+) -> int:
+    """Download `file` to `target`, resuming a partial download; returns the bytes fetched now.
+    `report` hears how far it is (as the progress bar would show it)."""
     if target.exists():
         if matches_hub_file(target, file):
+            if report is not None:
+                report(target.stat().st_size, target.stat().st_size)
             return 0
         raise PullError(
             f"{target} already exists and is not {file.repo}/{file.path}; move it away or pull another file."
@@ -164,6 +192,9 @@ def download(file: HubFile, target: Path, *, show_progress: bool) -> int:
     if urlparse(source).netloc != urlparse(url).netloc:
         headers.pop("authorization", None)
     part = partial_path(target, file)
+    progress_class = _ProgressBar if show_progress else _NoProgress
+    if report is not None:
+        progress_class = _reporting(report)
     target.parent.mkdir(parents=True, exist_ok=True)
     with part.open("ab") as out:
         num_resumed = out.tell()
@@ -180,7 +211,7 @@ def download(file: HubFile, target: Path, *, show_progress: bool) -> int:
                 headers=headers,
                 expected_size=expected_size,
                 displayed_filename=file.name,
-                tqdm_class=_ProgressBar if show_progress else _NoProgress,
+                tqdm_class=progress_class,
             ),
             repo=file.repo,
             path=file.path,

@@ -4,7 +4,9 @@ A request leases its model from the moment it gets it until its response is over
 after its handler returns. A leased model is never unloaded. When a load needs room, the least
 recently used idle model goes; if every resident model is busy, the least recently used one stops
 taking new leases ("draining") until its last response ends, so a steady stream of requests for one
-model cannot starve another. Idle models are unloaded after `model_ttl` seconds.
+model cannot starve another. Idle models are unloaded after `model_ttl` seconds, or after the idle
+time a request set for that model (Ollama's `keep_alive`); a model asked to unload goes as soon as
+its last response ends.
 
 Each load is one task per model and reads weights in a worker thread: N concurrent requests for a
 cold model share one load, and a caller that goes away leaves nothing half-loaded behind.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -33,8 +36,11 @@ __all__ = ["Lease", "LoadedModel", "ModelNotDownloaded", "ModelPool", "ModelUnav
 log = logging.getLogger("localchat.models")
 
 Loader = Callable[[ModelEntry, ModelInfo, Settings], LoadedModel]
-# How often the idle check runs, as a share of the TTL (bounded below and above).
+# How often the idle check runs, as a share of the shortest idle time (bounded below and above).
 _TTL_CHECKS_PER_PERIOD = 4
+_TTL_CHECK_SECONDS = (0.05, 5.0)
+# An idle time that never ends (Ollama's negative keep_alive).
+FOREVER = math.inf
 
 
 class ModelNotDownloaded(ModelUnavailable):
@@ -109,6 +115,12 @@ class ModelPool:
         self._num_waiting: Counter[str] = Counter()
         self._num_loads: Counter[str] = Counter()
         self._changed = asyncio.Event()
+        # Idle times set by requests, per model (seconds, FOREVER); others use settings.model_ttl.
+        self._idle_seconds: dict[str, float] = {}
+        # Models to unload once their last response ends (Ollama's keep_alive 0).
+        self._unload_when_idle: set[str] = set()
+        self._idle_times_changed = asyncio.Event()
+        self._unloads: set[asyncio.Task[None]] = set()
         self._ttl_task: asyncio.Task[None] | None = None
         self._is_closed = False
 
@@ -141,6 +153,25 @@ class ModelPool:
     def num_in_flight(self, name: str) -> int:
         resident = self._residents.get(name)
         return resident.num_in_flight if resident is not None else 0
+
+    def resident_bytes(self, name: str) -> int | None:
+        resident = self._residents.get(name)
+        return resident.num_bytes if resident is not None else None
+
+    def idle_seconds(self, name: str) -> float | None:
+        """How long this model may stay idle before it is unloaded; None: until it must make room."""
+        seconds = self._idle_seconds.get(name, self.settings.model_ttl)
+        return None if seconds == FOREVER else seconds
+
+    def seconds_until_unload(self, name: str) -> float | None:
+        """For a resident model: idle time left (its full idle time while in use); None: no deadline."""
+        resident = self._residents.get(name)
+        seconds = self.idle_seconds(name)
+        if resident is None or seconds is None:
+            return None
+        if resident.num_in_flight > 0:
+            return seconds
+        return max(0.0, resident.last_used + seconds - self._clock())
 
     @property
     def num_models_held(self) -> int:
@@ -217,6 +248,34 @@ class ModelPool:
         resident.last_used = self._clock()
         if resident.num_in_flight == 0:
             self._notify()
+            if resident.model.name in self._unload_when_idle:
+                self._start_unload(resident, reason="asked to unload")
+
+    # -- idle times set by requests ----------------------------------------------------------------
+
+    def set_idle_seconds(self, name: str, seconds: float | None) -> None:
+        """This model's idle time from now on (canonical name; FOREVER, or None for the default)."""
+        if seconds is None:
+            self._idle_seconds.pop(name, None)
+        else:
+            self._idle_seconds[name] = seconds
+        self._idle_times_changed.set()
+
+    async def unload_when_idle(self, name: str) -> None:
+        """Unload this model now if nothing uses it, else as soon as its last response ends."""
+        resident = self._residents.get(name)
+        if resident is None:
+            return
+        self._unload_when_idle.add(name)
+        if resident.num_in_flight == 0 and self._num_waiting[name] == 0:
+            await self._unload(resident, reason="asked to unload")
+
+    def _start_unload(self, resident: Resident, *, reason: str) -> None:
+        task = asyncio.create_task(
+            self._unload(resident, reason=reason), name=f"unload {resident.model.name}"
+        )
+        self._unloads.add(task)
+        task.add_done_callback(self._unloads.discard)
 
     # -- loading -----------------------------------------------------------------------------------
 
@@ -320,6 +379,7 @@ class ModelPool:
         if self._residents.get(name) is not resident:
             return
         del self._residents[name]
+        self._unload_when_idle.discard(name)
         self._closing.add(resident)
         log.info("unloading '%s' (%s)", name, reason)
         try:
@@ -338,19 +398,30 @@ class ModelPool:
     # -- idle TTL and lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start unloading idle models (when a TTL is set); call from the running event loop."""
-        ttl = self.settings.model_ttl
-        if ttl is not None and self._ttl_task is None:
-            self._ttl_task = asyncio.create_task(self._unload_idle(ttl), name="unload idle models")
+        """Start unloading idle models; call from the running event loop."""
+        if self._ttl_task is None:
+            self._ttl_task = asyncio.create_task(self._unload_idle(), name="unload idle models")
 
-    async def _unload_idle(self, ttl: float) -> None:
-        interval = min(max(ttl / _TTL_CHECKS_PER_PERIOD, 0.05), 5.0)
+    def _check_interval(self) -> float:
+        finite = [
+            seconds
+            for seconds in (self.settings.model_ttl, *self._idle_seconds.values())
+            if seconds is not None and seconds != FOREVER
+        ]
+        low, high = _TTL_CHECK_SECONDS
+        return min(max(min(finite) / _TTL_CHECKS_PER_PERIOD, low), high) if finite else high
+
+    async def _unload_idle(self) -> None:
         while True:
-            await asyncio.sleep(interval)
+            # A request that sets a shorter idle time wakes the check, so it is kept to.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle_times_changed.wait(), self._check_interval())
+            self._idle_times_changed.clear()
             now = self._clock()
             for name, resident in list(self._residents.items()):
+                ttl = self.idle_seconds(name)
                 is_idle = resident.num_in_flight == 0 and self._num_waiting[name] == 0
-                if is_idle and now - resident.last_used >= ttl:
+                if ttl is not None and is_idle and now - resident.last_used >= ttl:
                     try:
                         await self._unload(resident, reason=f"idle for {now - resident.last_used:.1f}s")
                     except Exception:
@@ -364,6 +435,6 @@ class ModelPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ttl_task
         # A load reading weights finishes (and closes what it loaded); one waiting for room gives up.
-        await asyncio.gather(*self._loads.values(), return_exceptions=True)
+        await asyncio.gather(*self._loads.values(), *self._unloads, return_exceptions=True)
         for resident in list(self._residents.values()):
             await self._unload(resident, reason="shutting down")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from server.config import DEFAULT_MODELS_DIR, Settings
 from server.models import catalog_file, hub
 from server.models.catalog import Catalog, EntryConfig, HubSource, ModelEntry, local_path
-from server.models.hub import HubFile, PullError
+from server.models.hub import HubFile, ProgressReport, PullError
 
 log = logging.getLogger("localchat.hub")
 
@@ -37,8 +38,13 @@ def pull(
     revision: str | None = None,
     name: str | None = None,
     show_progress: bool = True,
+    on_file: Callable[[HubFile], None] | None = None,
+    report: ProgressReport | None = None,
 ) -> PullResult:
+    """`on_file` hears which file was chosen before its download starts; `report` hears progress."""
     file = hub.find_gguf(repo, spec, revision=revision)
+    if on_file is not None:
+        on_file(file)
     name = name or PurePosixPath(file.path).stem
     catalog_path = settings.catalog_path
     existing = catalog_file.find_entry(catalog_path, name)
@@ -53,7 +59,7 @@ def pull(
     else:
         config = _matching_entry(existing, name, file, catalog_path)
     target = local_path(config, settings.models_dir)
-    num_fetched = hub.download(file, target, show_progress=show_progress)
+    num_fetched = hub.download(file, target, show_progress=show_progress, report=report)
     if record is not None:
         catalog_file.add_entry(catalog_path, record)
     return PullResult(name, target, file, num_fetched, is_new_entry=record is not None)

@@ -9,7 +9,7 @@ import functools
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
@@ -23,7 +23,7 @@ from server.formats.message import ParsedMessage
 from server.formats.parser import MessageDelta, MessageStream, is_passthrough, opens_reasoning, parse_complete
 from server.formats.registry import tool_prompt_for
 from server.models.pool import LoadedModel
-from server.pipeline.chat_request import ChatCompletionRequest
+from server.pipeline.chat_request import ChatCompletionRequest, SamplingRequest
 from server.pipeline.constraints import check_schema_size
 from server.pipeline.generation import (
     collect_unless_disconnected,
@@ -37,6 +37,8 @@ from server.service.errors import APIError, invalid_request
 from server.service.validation_errors import describe_validation_errors
 from server.templates.chat_template import TemplateError
 from server.templates.prompt import ChatPrompt
+
+Shape = TypeVar("Shape", bound=SamplingRequest)
 
 
 @dataclass(frozen=True)
@@ -114,12 +116,14 @@ def _call_constraint(tools: ToolUse, fmt: ChatFormat, output: ParseOptions) -> C
         ) from exc
 
 
-def internal_chat_request(data: dict[str, Any], renamed: dict[str, str]) -> ChatCompletionRequest:
-    """Another protocol's request, translated to chat fields, as the internal chat request. A value
-    the chat rules refuse is a 400 that names the field as the client spelled it (`renamed` maps chat
-    field names back)."""
+def internal_chat_request(
+    data: dict[str, Any], renamed: dict[str, str], *, shape: type[Shape] = ChatCompletionRequest  # type: ignore[assignment]
+) -> Shape:
+    """Another protocol's request, translated to chat fields, as the internal chat request (or, with
+    `shape`, as the sampling fields alone). A value the chat rules refuse is a 400 that names the
+    field as the client spelled it (`renamed` maps chat field names back)."""
     try:
-        return ChatCompletionRequest.model_validate(data)
+        return shape.model_validate(data)
     except ValidationError as exc:
         problem = describe_validation_errors(exc.errors(), data, renamed)
         raise invalid_request(problem.message, param=problem.param, code=problem.code) from None
@@ -137,7 +141,11 @@ class ChatRun:
     events: EventStream
 
 
-async def start_chat(request: Request, body: ChatCompletionRequest, loaded: LoadedModel) -> ChatRun:
+async def start_chat(
+    request: Request, body: ChatCompletionRequest, loaded: LoadedModel, *, tokens_up_to: bool = False
+) -> ChatRun:
+    """Render, tokenize and start generating. `tokens_up_to`: max_tokens is a ceiling that the
+    context may lower (see max_new_tokens), not a demand refused when it does not fit."""
     # Rendering and tokenizing a long or hostile prompt must not hold the event loop.
     prepared = await asyncio.to_thread(functools.partial(prepare_chat, loaded, body, must_fit=True))
     requested = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
@@ -150,7 +158,9 @@ async def start_chat(request: Request, body: ChatCompletionRequest, loaded: Load
             response_format=body.response_format,
             calls=prepared.calls,
         ),
-        max_tokens=max_new_tokens(requested, len(prepared.tokens), loaded, request.app.state.settings),
+        max_tokens=max_new_tokens(
+            requested, len(prepared.tokens), loaded, request.app.state.settings, up_to=tokens_up_to
+        ),
         stops=parse_stops(body.stop) + prepared.prompt.stops,
         strip_leading=prepared.prompt.strip_leading,
         render_special=not is_passthrough(prepared.fmt, prepared.output),

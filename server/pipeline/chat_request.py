@@ -98,6 +98,10 @@ class SamplingRequest(TopLevelRequest):
     top_k: TopK | None = None
     min_p: MinP | None = None
     grammar: Grammar | None = None
+    # llama.cpp's repeat penalty and its window over the answer (0: no penalties; -1: the whole
+    # answer), as llama-server names them.
+    repeat_penalty: float | None = Field(None, gt=0.0, le=10.0)
+    repeat_last_n: int | None = Field(None, ge=-1)
 
 
 class ChatCompletionRequest(SamplingRequest):

@@ -70,13 +70,17 @@ def refuse_unless_it_may_fit(text: str, model: LoadedModel, *, param: str) -> No
         raise _prompt_too_long(model, f"at least {at_least}", param)
 
 
-def max_new_tokens(requested: int | None, num_prompt: int, model: LoadedModel, settings: Settings) -> int:
-    """The completion budget, or a 400 that says exactly why the request cannot fit."""
+def max_new_tokens(
+    requested: int | None, num_prompt: int, model: LoadedModel, settings: Settings, *, up_to: bool = False
+) -> int:
+    """The completion budget, or a 400 that says exactly why the request cannot fit. With `up_to`,
+    the request is a ceiling, not a demand: the answer stops where the context or the server's limit
+    does (Ollama's num_predict)."""
     n_ctx = model.n_ctx
     if num_prompt >= n_ctx:
         raise _prompt_too_long(model, str(num_prompt), "messages")
-    if requested is None:
-        return min(n_ctx - num_prompt, settings.max_tokens_limit)
+    if requested is None or up_to:
+        return min(n_ctx - num_prompt, settings.max_tokens_limit, requested or n_ctx)
     if requested > settings.max_tokens_limit:
         raise invalid_request(
             f"max_tokens is too large: {requested}. This server allows at most {settings.max_tokens_limit}.",

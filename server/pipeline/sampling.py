@@ -64,13 +64,17 @@ def sampling_params(
     if top_p == 0.0:  # OpenAI accepts 0: only the most likely token survives
         top_p, top_k = 1.0, 1
     grammar, triggers = request_grammar(body, model, response_format, calls)
+    # llama.cpp's convention: a window of 0 switches every penalty off.
+    has_penalties = body.repeat_last_n != 0
     return SamplingParams(
         temperature=temperature,
         top_p=top_p,
         top_k=top_k,
         min_p=body.min_p or 0.0,
-        presence_penalty=body.presence_penalty or 0.0,
-        frequency_penalty=body.frequency_penalty or 0.0,
+        presence_penalty=(body.presence_penalty or 0.0) if has_penalties else 0.0,
+        frequency_penalty=(body.frequency_penalty or 0.0) if has_penalties else 0.0,
+        repeat_penalty=(body.repeat_penalty or 1.0) if has_penalties else 1.0,
+        penalty_last_n=body.repeat_last_n if body.repeat_last_n and body.repeat_last_n > 0 else None,
         seed=body.seed,
         logit_bias=logit_bias,
         top_logprobs=top_logprobs,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from server.formats.chat_format import ToolSpec
 from server.pipeline.chat_request import ChatCompletionRequest, ChatMessage
 from server.service.errors import invalid_request
+
+log = logging.getLogger("localchat.api")
 
 Choice = Literal["none", "auto", "required"]
 # Template variables a request may not set through chat_template_kwargs.
@@ -169,3 +172,14 @@ def with_system_text(messages: list[dict[str, Any]], text: str) -> list[dict[str
         first["content"] = f"{first['content']}\n\n{text}" if first["content"] else text
         return [first, *messages[1:]]
     return [{"role": "system", "content": text}, *messages]
+
+
+def arguments_object(arguments: str) -> dict[str, Any]:
+    """A call's arguments as the object the dialects that send objects (Anthropic's input, Ollama's
+    arguments) need. Constrained calls are always objects; a free-running model may write anything."""
+    try:
+        parsed = json.loads(arguments) if arguments.strip() else {}
+    except json.JSONDecodeError:
+        log.warning("tool call arguments are not JSON; sent as an empty object: %.200s", arguments)
+        return {}
+    return parsed if isinstance(parsed, dict) else {"value": parsed}

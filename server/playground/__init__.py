@@ -1,4 +1,5 @@
 """The browser playground: static files under /playground, a client of the public API and nothing more.
+A browser that opens `/` is sent here (server/service/root.py).
 
 The page and its scripts hold no data, so they load without an API key (the page asks for one and
 sends it with every API call, which the key check guards as usual). A strict Content-Security-Policy
@@ -10,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -32,7 +33,7 @@ SECURITY_HEADERS = {
 
 def is_playground_path(path: str) -> bool:
     """Paths that serve the page's static files, open without an API key."""
-    return path in ("/", PAGE_PATH) or path.startswith(ASSETS_PATH + "/")
+    return path == PAGE_PATH or path.startswith(ASSETS_PATH + "/")
 
 
 class _Assets(StaticFiles):
@@ -43,10 +44,6 @@ class _Assets(StaticFiles):
 
 
 def install_playground(app: FastAPI) -> None:
-    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse(PAGE_PATH)
-
     @app.api_route(PAGE_PATH, methods=["GET", "HEAD"], include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers=SECURITY_HEADERS)

@@ -28,6 +28,10 @@ class WireProtocol:
     # the models when it stops.
     on_create: Callable[[FastAPI], None] | None = None
     on_close: Callable[[FastAPI], None] | None = None
+    # Paths served without an API key (a connection check that clients make before sending one).
+    keyless_paths: frozenset[str] = frozenset()
+    # What `GET /` says to a client that is not a browser; the first protocol that sets one wins.
+    root_text: str | None = None
 
     def install(self, app: FastAPI, envelopes: ErrorEnvelopes) -> None:
         for router in self.routers:

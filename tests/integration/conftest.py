@@ -11,9 +11,11 @@ import openai
 import pytest
 
 from server.models.bundled import assemble_bundled_model
+from tests.hub_standin import HubStandIn
 from tests.support.gguf_copies import copy_with_template
 
 from .model_servers import N_CTX, RunningServer, start_server, stop
+from .ollama_models import PULL_FILE, PULL_PADDING_BYTES, PULL_REPO, THINKING_MODEL, TOOLS_MODEL, tiny_gguf
 from .tool_models import TOOL_MODELS, gguf_with_template
 
 __all__ = ["BASE_MODEL", "INSTRUCT_MODEL", "N_CTX", "RunningServer"]
@@ -100,3 +102,38 @@ def tools_client(tool_server: RunningServer) -> openai.OpenAI:
 def tools_http(tool_server: RunningServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=tool_server.base_url, timeout=120) as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def ollama_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStandIn]:
+    files = tmp_path_factory.mktemp("ollama-hub")
+    standin = HubStandIn().start()
+    standin.add_repo(PULL_REPO, {PULL_FILE: tiny_gguf(files / PULL_FILE, padding_bytes=PULL_PADDING_BYTES)})
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture(scope="session")
+def ollama_server(
+    base_model_path: Path, ollama_hub: HubStandIn, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    folder = tmp_path_factory.mktemp("ollama-models")
+    copies = {
+        name: gguf_with_template(base_model_path, TOOL_MODELS[name], folder / f"{name}.gguf")
+        for name in (TOOLS_MODEL, THINKING_MODEL)
+    }
+    entries = "".join(f"  - name: {name}\n    file: {path}\n" for name, path in copies.items())
+    running = start_server(
+        folder / "serve",
+        f"settings:\n  default_model: {BASE_MODEL}\n  max_loaded_models: 4\n"
+        f"models:\n  - name: {BASE_MODEL}\n    file: {base_model_path}\n    aliases: [gemma-base]\n{entries}",
+        {
+            "HF_ENDPOINT": ollama_hub.url,
+            "HF_HUB_DISABLE_XET": "1",
+            "HF_HUB_OFFLINE": "0",
+            "HF_HOME": str(folder / "hf-home"),
+            "HF_TOKEN": None,
+        },
+    )
+    yield running
+    stop(running)

@@ -4,7 +4,6 @@ content_block_stop, then message_delta with the stop reason and message_stop."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -16,6 +15,7 @@ from server.formats.parser import MessageDelta, ToolCallDelta
 from server.ids import random_id
 from server.pipeline.chat_pipeline import ChatAnswer, ParsedChunks, PreparedChat
 from server.pipeline.stream_envelope import StreamStyle
+from server.pipeline.tools import arguments_object
 from server.protocols.anthropic.errors import anthropic_error_body
 from server.protocols.anthropic.wire import (
     ContentBlock,
@@ -55,16 +55,6 @@ def usage(totals: Usage) -> MessageUsage:
     )
 
 
-def tool_input(arguments: str) -> dict[str, Any]:
-    # Constrained calls are always objects; a free-running model may write anything.
-    try:
-        parsed = json.loads(arguments) if arguments.strip() else {}
-    except json.JSONDecodeError:
-        log.warning("tool call arguments are not JSON; sent as an empty input: %.200s", arguments)
-        return {}
-    return parsed if isinstance(parsed, dict) else {"value": parsed}
-
-
 def answer_message(answer: ChatAnswer, model: str, user_stops: tuple[str, ...]) -> MessageObject:
     message = answer.message
     content: list[ContentBlock] = []
@@ -74,7 +64,7 @@ def answer_message(answer: ChatAnswer, model: str, user_stops: tuple[str, ...]) 
         content.append(TextBlock(text=message.content))
     for call, call_id in zip(message.tool_calls, answer.call_ids, strict=True):
         content.append(
-            ToolUseBlock(id=_tool_use_id(call_id), name=call.name, input=tool_input(call.arguments))
+            ToolUseBlock(id=_tool_use_id(call_id), name=call.name, input=arguments_object(call.arguments))
         )
     reason, sequence = stop_reason(answer.finish_reason, answer.stop_sequence, user_stops)
     return MessageObject(

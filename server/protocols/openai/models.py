@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from server.models.capabilities import capabilities
 from server.models.catalog import ModelNotFound
 from server.models.loader import gpu_layers_for
 from server.models.pool import ModelPool
@@ -35,6 +36,7 @@ def model_card(pool: ModelPool, name: str) -> ModelCard:
         id=entry.name,
         created=int(stat.st_mtime) if stat is not None else 0,
         kind=info.kind,
+        capabilities=list(capabilities(info)),
         has_chat_template=info.has_chat_template,
         chat_format=info.chat_format.name,
         template_error=info.template_error,

@@ -186,6 +186,8 @@ class ModelCard(BaseModel):
     owned_by: str = "localchat"
     # localchat extensions
     kind: str
+    # What the model can do (server/models/capabilities.py): completion, embedding, tools, thinking.
+    capabilities: list[str]
     has_chat_template: bool
     # How tool calls and reasoning are read from this model's output (see README, Tools and reasoning).
     chat_format: str

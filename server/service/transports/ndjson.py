@@ -1,6 +1,7 @@
 """Newline-delimited JSON: one chunk a line, nothing before or after (Ollama's native API streams so).
 A line must be a whole JSON value, so there is no keep-alive line: the headers go out at once and the
-first chunk follows when there is one."""
+first chunk follows when there is one. With `exclude_none`, a chunk's None fields are left out (a
+dialect whose fields are omitted when empty)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ class NDJSON:
     media_type: ClassVar[str] = NDJSON_MEDIA_TYPE
     keep_alive: ClassVar[None] = None
     closing: ClassVar[tuple[str, ...]] = ()
+    exclude_none: bool = False
 
     def frame(self, chunk: BaseModel) -> str:
-        return chunk.model_dump_json() + "\n"
+        return chunk.model_dump_json(exclude_none=self.exclude_none) + "\n"
 
     def response(
         self,

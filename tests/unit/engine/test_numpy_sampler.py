@@ -50,6 +50,31 @@ def test_penalties_push_a_repeated_token_down() -> None:
     assert [sampler.sample_logits(logits) for _ in range(3)] == [17, 4242, 999]
 
 
+def test_repeat_penalty_divides_positive_and_multiplies_negative_logits() -> None:
+    logits = np.zeros(8, dtype=np.float32)
+    logits[[1, 2, 3]] = [4.0, 3.0, -1.0]
+    sampler = NumpySampler(SamplingParams(temperature=0, repeat_penalty=2.0), penalty_window=8)
+    assert sampler.sample_logits(logits) == 1  # then 4.0 / 2 = 2.0 < 3.0
+    assert sampler.sample_logits(logits) == 2  # then 3.0 / 2 = 1.5: token 1's 2.0 wins again
+    assert sampler.sample_logits(logits) == 1
+    ids, values = sampler._adjusted(logits) or (None, None)
+    assert dict(zip(ids.tolist(), values.tolist(), strict=True)) == {1: 2.0, 2: 1.5}
+    negative = NumpySampler(SamplingParams(temperature=0, repeat_penalty=2.0), penalty_window=8)
+    logits[[1, 2]] = -5.0
+    assert negative.sample_logits(logits) == 0  # 0.0 is the largest logit
+    negative._counts[3] += 1
+    ids, values = negative._adjusted(logits) or (None, None)
+    assert dict(zip(ids.tolist(), values.tolist(), strict=True))[3] == -2.0
+
+
+def test_penalty_window_is_the_last_n_generated_tokens() -> None:
+    assert SamplingParams(repeat_penalty=1.1, penalty_last_n=64).penalty_window(512) == 64
+    assert SamplingParams(repeat_penalty=1.1, penalty_last_n=64).penalty_window(10) == 10
+    assert SamplingParams(repeat_penalty=1.1).penalty_window(512) == 512
+    with pytest.raises(ValueError, match="repeat_penalty"):
+        SamplingParams(repeat_penalty=0.0)
+
+
 def test_same_seed_same_sequence_of_tokens() -> None:
     logits = _logits()
     params = SamplingParams(temperature=1.2, top_p=0.9, seed=7)

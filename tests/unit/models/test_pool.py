@@ -15,7 +15,7 @@ import pytest
 
 from server.config import Settings
 from server.models.catalog import Catalog, ModelEntry, ModelInfo, ModelNotFound
-from server.models.pool import LoadedModel, ModelNotDownloaded, ModelPool, ModelUnavailable
+from server.models.pool import FOREVER, LoadedModel, ModelNotDownloaded, ModelPool, ModelUnavailable
 
 GGUFFactory = Callable[..., Path]
 WAIT_SECONDS = 5.0
@@ -282,6 +282,58 @@ async def test_pool_ttl_keeps_model_with_request_in_flight(make_pool: Callable[.
         assert pool.loaded_model("a") is not None
         lease.release()
         await _eventually(lambda: pool.loaded_model("a") is None)
+    finally:
+        await pool.close()
+
+
+async def test_pool_idle_time_set_per_model(make_pool: Callable[..., ModelPool]) -> None:
+    pool = make_pool()  # no server-wide TTL: models stay until they must make room
+    pool.start()
+    try:
+        (await pool.acquire("a")).release()
+        (await pool.acquire("b")).release()
+        assert pool.idle_seconds("a") is None and pool.seconds_until_unload("a") is None
+        pool.set_idle_seconds("a", 0.2)
+        assert 0 < (pool.seconds_until_unload("a") or 0) <= 0.2
+        await _eventually(lambda: pool.loaded_model("a") is None)
+        await asyncio.sleep(0.3)
+        assert pool.loaded_model("b") is not None
+    finally:
+        await pool.close()
+
+
+async def test_pool_idle_time_forever_outlives_the_server_ttl(make_pool: Callable[..., ModelPool]) -> None:
+    pool = make_pool(model_ttl=0.1)
+    pool.start()
+    try:
+        pool.set_idle_seconds("a", FOREVER)
+        (await pool.acquire("a")).release()
+        (await pool.acquire("b")).release()
+        await _eventually(lambda: pool.loaded_model("b") is None)
+        assert pool.loaded_model("a") is not None and pool.idle_seconds("a") is None
+        pool.set_idle_seconds("a", None)  # back to the server's TTL
+        await _eventually(lambda: pool.loaded_model("a") is None)
+    finally:
+        await pool.close()
+
+
+async def test_pool_unload_when_idle_waits_for_the_last_response(make_pool: Callable[..., ModelPool]) -> None:
+    pool = make_pool()
+    try:
+        (await pool.acquire("b")).release()
+        await pool.unload_when_idle("b")  # idle: gone at once
+        assert pool.loaded_model("b") is None
+        lease = await pool.acquire("a")
+        await pool.unload_when_idle("a")
+        assert pool.loaded_model("a") is not None  # a response still uses it
+        engine = _engine(pool.loaded_model("a"))
+        lease.release()
+        await _eventually(lambda: pool.loaded_model("a") is None and engine.is_closed)
+        # The request to unload was for that residence only: a later load stays.
+        (await pool.acquire("a")).release()
+        await asyncio.sleep(0.1)
+        assert pool.loaded_model("a") is not None
+        await pool.unload_when_idle("c")  # not loaded: nothing to do
     finally:
         await pool.close()
 

@@ -22,9 +22,12 @@ async def _get(models_dir: Path, path: str, **settings: object) -> httpx.Respons
         return await client.get(path)
 
 
-async def test_playground_root_redirects_to_page(tmp_path: Path) -> None:
+BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+async def test_playground_root_redirects_a_browser_to_page(tmp_path: Path) -> None:
     async with client_for(make_app(tmp_path)) as client:
-        response = await client.get("/")
+        response = await client.get("/", headers=BROWSER)
         assert response.status_code == 307
         assert response.headers["location"] == "/playground"
         page = await client.get("/playground")
@@ -55,14 +58,17 @@ async def test_playground_loads_without_key_but_api_still_needs_one(tmp_path: Pa
     async with client_for(make_app(tmp_path, api_key=[KEY])) as client:
         assert (await client.get("/playground")).status_code == 200
         assert (await client.get("/playground/assets/main.js")).status_code == 200
-        assert (await client.get("/")).status_code == 307
+        assert (await client.get("/", headers=BROWSER)).status_code == 307
         assert (await client.get("/v1/models")).status_code == 401
         assert (await client.post("/v1/chat/render", json={})).status_code == 401
 
 
 async def test_playground_off_serves_nothing_and_opens_nothing(tmp_path: Path) -> None:
     assert (await _get(tmp_path, "/playground", playground=False)).status_code == 404
-    assert (await _get(tmp_path, "/", playground=False)).status_code == 404
+    async with client_for(make_app(tmp_path, playground=False)) as client:
+        # A browser is not sent to a page that is not there; `/` only says the server runs.
+        root = await client.get("/", headers=BROWSER)
+    assert root.status_code == 200 and root.headers["content-type"].startswith("text/plain")
     # With the playground off its paths are not exempt from the key check either.
     assert (await _get(tmp_path, "/playground", playground=False, api_key=[KEY])).status_code == 401
 
@@ -70,7 +76,7 @@ async def test_playground_off_serves_nothing_and_opens_nothing(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("path", "is_open"),
     [
-        ("/", True),
+        ("/", False),
         ("/playground", True),
         ("/playground/assets/main.js", True),
         ("/playgroundx", False),

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from server.pipeline.tools import arguments_object
 from server.protocols.anthropic.input import chat_request
-from server.protocols.anthropic.output import stop_reason, tool_input
+from server.protocols.anthropic.output import stop_reason
 from server.protocols.anthropic.wire import MessagesRequest
 from server.service.errors import APIError
 
@@ -106,8 +107,8 @@ def test_stop_reasons() -> None:
     assert stop_reason("stop", None, ()) == ("end_turn", None)
 
 
-def test_tool_input_is_always_an_object() -> None:
-    assert tool_input('{"a": 1}') == {"a": 1}
-    assert tool_input("") == {}
-    assert tool_input("[1, 2]") == {"value": [1, 2]}
-    assert tool_input("{broken") == {}
+def test_tool_arguments_are_always_an_object() -> None:
+    assert arguments_object('{"a": 1}') == {"a": 1}
+    assert arguments_object("") == {}
+    assert arguments_object("[1, 2]") == {"value": [1, 2]}
+    assert arguments_object("{broken") == {}
