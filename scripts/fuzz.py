@@ -1,5 +1,5 @@
 """Fuzz a real server from its own OpenAPI schema: valid and schema-breaking requests (Schemathesis)
-to every operation, then a health check. Exits 1 on any 5xx or 4xx outside the OpenAI error envelope.
+to every operation, then a health check. Exits 1 on any 5xx or 4xx outside its protocol's error envelope.
 
     .venv/bin/python scripts/fuzz.py [--requests 10000] [--seed 0] [--url http://127.0.0.1:8000]
 

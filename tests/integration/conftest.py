@@ -3,6 +3,10 @@ with a Gemma chat template written into its GGUF metadata (the instruct path).""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from .tool_models import TOOL_MODELS, gguf_with_template
 __all__ = ["BASE_MODEL", "INSTRUCT_MODEL", "N_CTX", "RunningServer"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+NODE_DIR = REPO_ROOT / "tests" / "node"
 GEMMA_TEMPLATE = REPO_ROOT / "tests" / "fixtures" / "templates" / "gemma.jinja"
 BASE_MODEL = "gemma-3-270m"
 INSTRUCT_MODEL = "gemma-3-270m-it"
@@ -39,6 +44,21 @@ def instruct_model_path(base_model_path: Path, tmp_path_factory: pytest.TempPath
     """The bundled base model with the Gemma instruct template added to its metadata."""
     target = tmp_path_factory.mktemp("instruct") / "gemma-3-270m-it-template.gguf"
     return copy_with_template(base_model_path, GEMMA_TEMPLATE, target)
+
+
+@pytest.fixture(scope="session")
+def node_clients() -> Path:
+    """tests/node with its npm packages (openai-node, ollama-js) installed from the lockfile."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        # CI sets LOCALCHAT_REQUIRE_NODE=1 so that a missing node fails rather than skips.
+        if os.environ.get("LOCALCHAT_REQUIRE_NODE") == "1":
+            pytest.fail("node and npm are required here (LOCALCHAT_REQUIRE_NODE=1)")
+        pytest.skip("node and npm are not installed")
+    packages = json.loads((NODE_DIR / "package.json").read_text())["dependencies"]
+    if not all((NODE_DIR / "node_modules" / package).is_dir() for package in packages):
+        # npm ci installs exactly the locked versions.
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=300)
+    return NODE_DIR
 
 
 @pytest.fixture(scope="session")

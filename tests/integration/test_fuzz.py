@@ -29,7 +29,13 @@ from .conftest import BASE_MODEL
 from .model_servers import RunningServer, start_server, stop
 
 # Valid generated requests stay cheap: at most 8 new tokens, prompts of at most 256.
-FUZZ_ENV = {"LOCALCHAT_MAX_TOKENS_LIMIT": "8", "LOCALCHAT_N_CTX": "256", "LOCALCHAT_N_PARALLEL": "4"}
+# Offline: a generated /api/pull of a hf.co name fails at once instead of reaching for the network.
+FUZZ_ENV = {
+    "LOCALCHAT_MAX_TOKENS_LIMIT": "8",
+    "LOCALCHAT_N_CTX": "256",
+    "LOCALCHAT_N_PARALLEL": "4",
+    "HF_HUB_OFFLINE": "1",
+}
 API_KEY = "fuzz-key"
 # Generated requests per operation and mode: about 1,200 in all, about 4 minutes on 2 busy cores
 # (scripts/fuzz.py runs 10,000).
@@ -44,6 +50,9 @@ EXAMPLES = {
     "/v1/embeddings": 30,
     "/tokenize": 30,
     "/detokenize": 30,
+    "/api/chat": 80,
+    "/api/generate": 80,
+    "/api/embed": 30,
     "/v1/models/{model_id}": 30,
     "/v1/models": 5,
     "/health": 5,

@@ -1,43 +1,24 @@
-"""openai-node streams a Responses API answer from localchat (tests/node/responses_stream.mjs). The
-npm package is installed from tests/node's lockfile on first use."""
+"""openai-node streams a Responses API answer from localchat (tests/node/responses_stream.mjs; the npm
+packages come from conftest.py's `node_clients`)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from .conftest import BASE_MODEL
 from .model_servers import RunningServer
 from .test_responses import TEXT_EVENTS
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
-SCRIPT = NODE_DIR / "responses_stream.mjs"
+SCRIPT_NAME = "responses_stream.mjs"
 MAX_OUTPUT_TOKENS = 16  # what responses_stream.mjs asks for
 
 
-@pytest.fixture(scope="session")
-def node_client() -> Path:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        # CI sets LOCALCHAT_REQUIRE_NODE=1 so that a missing node fails rather than skips.
-        if os.environ.get("LOCALCHAT_REQUIRE_NODE") == "1":
-            pytest.fail("node and npm are required here (LOCALCHAT_REQUIRE_NODE=1)")
-        pytest.skip("node and npm are not installed")
-    if not (NODE_DIR / "node_modules" / "openai").is_dir():
-        # npm ci installs exactly the locked version; without a lockfile, npm install makes one.
-        command = "ci" if (NODE_DIR / "package-lock.json").exists() else "install"
-        subprocess.run(["npm", command, "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=300)
-    return SCRIPT
-
-
-def _run(script: Path, server: RunningServer) -> dict[str, Any]:
+def _run(node_dir: Path, server: RunningServer) -> dict[str, Any]:
     finished = subprocess.run(
-        ["node", str(script), f"{server.base_url}/v1", BASE_MODEL],
+        ["node", str(node_dir / SCRIPT_NAME), f"{server.base_url}/v1", BASE_MODEL],
         capture_output=True,
         text=True,
         timeout=180,
@@ -46,8 +27,8 @@ def _run(script: Path, server: RunningServer) -> dict[str, Any]:
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
-def test_openai_node_streams_a_response(node_client: Path, server: RunningServer) -> None:
-    report = _run(node_client, server)
+def test_openai_node_streams_a_response(node_clients: Path, server: RunningServer) -> None:
+    report = _run(node_clients, server)
     types = [event["type"] for event in report["events"]]
     # A run of deltas counts once, so this also asks for at least one delta.
     collapsed = [t for i, t in enumerate(types) if i == 0 or not (t.endswith(".delta") and types[i - 1] == t)]

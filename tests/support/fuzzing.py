@@ -3,7 +3,8 @@ tests/integration/test_fuzz.py and scripts/fuzz.py.
 
 Every operation in GET /openapi.json gets requests generated from its schema: valid ones ("positive")
 and ones that break it ("negative": wrong types, missing fields, values out of range). Each response
-is judged on its own: no 5xx, and every 4xx in the OpenAI error envelope.
+is judged on its own: no 5xx, and every 4xx in its protocol's error envelope (OpenAI's by default,
+Anthropic's on its Messages routes, Ollama's `{"error": "..."}` under /api).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from schemathesis import GenerationMode
 from schemathesis.openapi import from_url
 
 from server.protocols.anthropic.errors import is_anthropic_path
+from server.protocols.ollama.wire import is_ollama_path
 
+KEYLESS_PATHS = frozenset({"/health", "/api/version"})
 ENVELOPE_KEYS = frozenset({"message", "type", "param", "code"})
 ANTHROPIC_KEYS = frozenset({"message", "type"})
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
@@ -32,7 +35,7 @@ REQUEST_SECONDS = 120
 
 def envelope_problem(status: int, content_type: str, body: bytes, path: str = "") -> str | None:
     """Why this response breaks the contract; None if it keeps it. Anthropic's routes answer in
-    Anthropic's envelope, the rest in OpenAI's."""
+    Anthropic's envelope, Ollama's in Ollama's, the rest in OpenAI's."""
     if status >= 500:
         return f"server error {status}"
     if status < 400:
@@ -44,6 +47,10 @@ def envelope_problem(status: int, content_type: str, body: bytes, path: str = ""
     except ValueError:
         return f"{status} whose body is not JSON"
     error = data.get("error") if isinstance(data, dict) else None
+    if is_ollama_path(path):
+        if not isinstance(data, dict) or set(data) != {"error"} or not isinstance(error, str):
+            return f"{status} without Ollama's envelope {{'error': message}}"
+        return None
     if is_anthropic_path(path):
         if data.get("type") != "error" or not isinstance(error, dict) or set(error) != ANTHROPIC_KEYS:
             return f"{status} without Anthropic's envelope {{'type': 'error', 'error': {{type, message}}}}"
@@ -189,12 +196,13 @@ def status_summary(counts: Iterable[tuple[int, int]]) -> str:
 
 
 def auth_judge(method: str, path: str, status: int, content_type: str, body: bytes) -> str | None:
-    """For a server with API keys, fuzzed without one: only /health may answer; the rest get 401."""
+    """For a server with API keys, fuzzed without one: only /health and Ollama's version check (which
+    clients make before they send a key) may answer; the rest get 401."""
     problem = envelope_problem(status, content_type, body, path)
     if problem is not None:
         return problem
-    if path == "/health":
-        return None if status in (200, 405) else f"/health answered {status}"
+    if path in KEYLESS_PATHS:
+        return None if status in (200, 405) else f"{path} answered {status}"
     return None if status == 401 else f"expected 401 without an API key, got {status}"
 
 
