@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_setting_flags(serve)
     serve.add_argument("--host", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: 8000)")
+    serve.add_argument(
+        "--ollama-port",
+        type=int,
+        help="also listen on this port: 11434 is where Ollama's clients look (default: none)",
+    )
     serve.add_argument("--model", dest="default_model", help="default model name (default: gemma-3-270m)")
     serve.add_argument("--n-ctx", type=int, help="context size per model in tokens (default: 4096)")
     serve.add_argument("--n-threads", type=int, help="CPU threads (default: all cores)")

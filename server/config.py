@@ -24,6 +24,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    # A second port served the same way: 11434, where Ollama's clients look by default.
+    ollama_port: int | None = Field(None, ge=1, le=65535)
     models_dir: Path = DEFAULT_MODELS_DIR
     # None: <models_dir>/models.yaml
     config_file: Path | None = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from types import FrameType
@@ -121,6 +122,24 @@ class GracefulServer(uvicorn.Server):
             self.should_exit = True
 
 
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def listening_sockets(settings: Settings) -> list[socket.socket] | None:
+    """Both ports when a second one is set (the same app answers on each); None: uvicorn binds one."""
+    if settings.ollama_port is None or settings.ollama_port == settings.port:
+        return None
+    sockets = [_listening_socket(settings.host, port) for port in (settings.port, settings.ollama_port)]
+    log.info("listening on %s ports %d and %d", settings.host, settings.port, settings.ollama_port)
+    return sockets
+
+
 def serve(app: FastAPI, settings: Settings) -> int:
     config = uvicorn.Config(
         app,
@@ -133,5 +152,10 @@ def serve(app: FastAPI, settings: Settings) -> int:
         http=header_deadline_protocol(settings.header_timeout_seconds),
     )
     server = GracefulServer(config, drain=lambda: drain(app.state.shutdown, app.state.pool))
-    server.run()
+    try:
+        sockets = listening_sockets(settings)
+    except OSError as exc:
+        log.error("cannot listen on ports %d and %s: %s", settings.port, settings.ollama_port, exc)
+        return EXIT_STARTUP_FAILED
+    server.run(sockets=sockets)
     return 0 if server.started else EXIT_STARTUP_FAILED

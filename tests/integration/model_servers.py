@@ -43,7 +43,7 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -54,7 +54,7 @@ def start_server(workdir: Path, catalog: str, env: Mapping[str, str | None]) -> 
     An `env` value of None removes that variable."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "models.yaml").write_text(catalog, encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     log_path = workdir / "server.log"
     full_env = {**os.environ, "LOCALCHAT_N_CTX": str(N_CTX), "LOCALCHAT_N_THREADS": str(os.cpu_count() or 2)}
     for key, value in env.items():

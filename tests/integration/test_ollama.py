@@ -8,6 +8,7 @@ import json
 import math
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ import ollama
 import pytest
 
 from .conftest import BASE_MODEL, N_CTX
-from .model_servers import RunningServer, wait_until
+from .model_servers import RunningServer, free_port, start_server, stop, wait_until
 from .ollama_models import PULL_REPO, THINKING_MODEL, TOOLS_MODEL
 
 GREEDY = {"temperature": 0, "num_predict": 12, "seed": 3}
@@ -318,3 +319,21 @@ def test_errors_inside_and_before_a_stream(http: httpx.Client) -> None:
     # A prompt longer than the context: refused before the stream starts.
     long = http.post("/api/generate", json={"model": BASE_MODEL, "prompt": "word " * (N_CTX * 2)})
     assert long.status_code == 400 and set(long.json()) == {"error"}
+
+
+def test_a_second_port_serves_ollamas_clients(base_model_path: Path, tmp_path: Path) -> None:
+    port = free_port()
+    running = start_server(
+        tmp_path / "two-ports",
+        f"models:\n  - name: {BASE_MODEL}\n    file: {base_model_path}\n",
+        {"LOCALCHAT_OLLAMA_PORT": str(port)},
+    )
+    try:
+        second = ollama.Client(host=f"http://127.0.0.1:{port}", timeout=120)
+        assert f"{BASE_MODEL}:latest" in {model.model for model in second.list().models}
+        assert second.generate(model=BASE_MODEL, prompt="Hi", options={"num_predict": 2}).done
+        # The first port serves everything as before.
+        assert httpx.get(f"{running.base_url}/api/version", timeout=30).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=30).status_code == 200
+    finally:
+        stop(running)
