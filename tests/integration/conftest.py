@@ -17,9 +17,10 @@ import pytest
 from server.models.bundled import assemble_bundled_model
 from tests.hub_standin import HubStandIn
 from tests.support.gguf_copies import copy_with_template
+from tests.support.tiny_gguf import tiny_gguf
 
 from .model_servers import N_CTX, RunningServer, start_server, stop
-from .ollama_models import PULL_FILE, PULL_PADDING_BYTES, PULL_REPO, THINKING_MODEL, TOOLS_MODEL, tiny_gguf
+from .ollama_models import PULL_FILE, PULL_PADDING_BYTES, PULL_REPO, THINKING_MODEL, TOOLS_MODEL
 from .tool_models import TOOL_MODELS, gguf_with_template
 
 __all__ = ["BASE_MODEL", "INSTRUCT_MODEL", "N_CTX", "RunningServer"]

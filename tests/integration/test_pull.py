@@ -14,12 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import gguf
-import numpy as np
 import pytest
 import yaml
 
 from tests.hub_standin import Fault, HubStandIn
+from tests.support.tiny_gguf import tiny_gguf
 
 REPO = "org/tiny-GGUF"
 PRIVATE_REPO = "org/private-GGUF"
@@ -29,26 +28,11 @@ BIG_FILE = "tiny-Q4_K_M.gguf"
 PIECE_BYTES = 10 * 1024 * 1024
 
 
-def _write_gguf(path: Path, *, padding_bytes: int = 0) -> Path:
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_name("Tiny")
-    writer.add_size_label("1M")
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q4_K_M)
-    writer.add_token_list(["<pad>", "<s>", "</s>"])
-    if padding_bytes:
-        writer.add_tensor("padding", np.zeros(padding_bytes // 4, dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStandIn]:
     files = tmp_path_factory.mktemp("hub-files")
-    big = _write_gguf(files / BIG_FILE, padding_bytes=PIECE_BYTES + 2 * 1024 * 1024)
-    small = _write_gguf(files / "tiny-Q8_0.gguf")
+    big = tiny_gguf(files / BIG_FILE, padding_bytes=PIECE_BYTES + 2 * 1024 * 1024)
+    small = tiny_gguf(files / "tiny-Q8_0.gguf")
     readme = files / "README.md"
     readme.write_text("# tiny\n")
     standin = HubStandIn().start()
