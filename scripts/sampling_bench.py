@@ -15,8 +15,8 @@ from pathlib import Path
 
 from server.engine.cpu_probe import extra_buffers_work
 from server.engine.llama import LlamaRuntime, RuntimeConfig
-from server.engine.numpy_sampler import NumpySampler
 from server.engine.sampling import SamplerChain, SamplingParams
+from server.engine.sampling.numpy_sampler import NumpySampler
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO_ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"

@@ -1,4 +1,5 @@
-"""The only module that owns llama.cpp handles: model, context, vocabulary, batch.
+"""The only module that owns llama.cpp handles: model, context, vocabulary, batch, and the model's
+multimodal projector (server/engine/media.py), freed before the model it was made from.
 
 Everything here runs on the model's scheduler thread (or before it starts); llama.cpp contexts are
 not thread-safe, and ctypes releases the GIL during each call so the event loop keeps running.
@@ -18,6 +19,7 @@ import llama_cpp
 import numpy as np
 
 from server.engine.embeddings import EmbeddingContext
+from server.engine.media import MediaContext
 from server.engine.text_chunks import PIECE_CHARS, RunCuts, VocabularyFacts, pieces
 
 # Token texts kept per model (each a ctypes call to make again when dropped).
@@ -118,6 +120,14 @@ class LlamaRuntime:
         self._is_closed = False
         self._embedder: EmbeddingContext | None = None
         self._embedder_lock = threading.Lock()
+        self.n_embd = llama_cpp.llama_model_n_embd(model)
+        self.media: MediaContext | None = None
+
+    def attach_projector(self, path: Path, *, use_gpu: bool) -> MediaContext:
+        """Load a multimodal projector beside the model (once, before serving)."""
+        if self.media is None:
+            self.media = MediaContext(self._model, path, n_threads=self.config.n_threads, use_gpu=use_gpu)
+        return self.media
 
     # -- vocabulary ---------------------------------------------------------------------------------
 
@@ -268,6 +278,8 @@ class LlamaRuntime:
         self._is_closed = True
         if self._embedder is not None:
             self._embedder.close()
+        if self.media is not None:
+            self.media.close()
         llama_cpp.llama_batch_free(self._batch)
         llama_cpp.llama_free(self.ctx)
         llama_cpp.llama_model_free(self._model)

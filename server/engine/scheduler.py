@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from server.engine.llama import DecodeError, LlamaRuntime
-from server.engine.numpy_sampler import NumpySampler
 from server.engine.sampling import Sampler, SamplerChain, TokenLogprob, token_logprob
+from server.engine.sampling.numpy_sampler import NumpySampler
 from server.engine.sequence import FinishReason, GenerationRequest, Sequence, SequenceStatus, TextDelta
 from server.engine.slots import SlotTable
 from server.engine.text import TextStream

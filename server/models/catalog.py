@@ -6,6 +6,7 @@ An entry may name a Hugging Face repo instead of a local file; `localchat pull` 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,7 +19,15 @@ from server.config import ConfigError, Settings, read_catalog_file
 from server.formats.chat_format import ChatFormat
 from server.formats.registry import UnknownFormat, detect_format, format_named
 from server.models.gguf_header import GGUFFormatError
-from server.models.metadata import DEFAULT_TEMPLATE, ModelKind, ModelMetadata, read_metadata
+from server.models.metadata import (
+    DEFAULT_TEMPLATE,
+    ModelKind,
+    ModelMetadata,
+    ProjectorMetadata,
+    is_projector_file,
+    read_metadata,
+    read_projector,
+)
 from server.templates.chat_template import ChatTemplate, TemplateError
 from server.templates.sandbox import RenderLimits
 
@@ -50,6 +59,9 @@ class EntryConfig(BaseModel):
     chat_template_name: str | None = None
     # The tool-call/reasoning family (hermes, llama3, ...); detected from the template when absent.
     chat_format: str | None = None
+    # The multimodal projector (an mmproj GGUF) that lets the model take images or audio: a path
+    # relative to the models folder, or absolute.
+    mmproj: str | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _has_one_source(self) -> EntryConfig:
@@ -92,6 +104,7 @@ class ModelEntry:
     chat_template_name: str = DEFAULT_TEMPLATE
     hub: HubSource | None = None
     chat_format_override: str | None = None
+    mmproj: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,9 @@ class ModelInfo:
     template_error: str | None = None
     # The file exists but is not a readable GGUF.
     metadata_error: str | None = None
+    # The entry's multimodal projector, as its file describes itself; or why it cannot be used.
+    projector: ProjectorMetadata | None = None
+    projector_error: str | None = None
 
     @property
     def name(self) -> str:
@@ -172,7 +188,13 @@ def _entry_from_config(config: EntryConfig, models_dir: Path, catalog_dir: Path)
         chat_template_name=config.chat_template_name or DEFAULT_TEMPLATE,
         hub=HubSource(config.repo, config.file, config.quant, config.revision) if config.repo else None,
         chat_format_override=config.chat_format,
+        mmproj=_relative_to(models_dir, config.mmproj) if config.mmproj is not None else None,
     )
+
+
+def _relative_to(folder: Path, name: str) -> Path:
+    path = Path(name)
+    return path if path.is_absolute() else folder / path
 
 
 def local_path(config: EntryConfig, models_dir: Path) -> Path:
@@ -185,8 +207,27 @@ def local_path(config: EntryConfig, models_dir: Path) -> Path:
     return models_dir / name
 
 
+def _projector(entry: ModelEntry) -> tuple[ProjectorMetadata | None, str | None]:
+    if entry.mmproj is None:
+        return None, None
+    if not entry.mmproj.exists():
+        return None, f"mmproj {entry.mmproj} does not exist"
+    try:
+        return read_projector(entry.mmproj), None
+    except (GGUFFormatError, OSError) as exc:
+        return None, f"mmproj {entry.mmproj.name}: {exc}"
+
+
 def describe(entry: ModelEntry, limits: RenderLimits | None = None) -> ModelInfo:
     """Read the file's metadata (no weights) and compile its template; a missing file has no metadata."""
+    info = _describe_model(entry, limits)
+    projector, problem = _projector(entry)
+    if problem is not None:
+        log.error("model '%s': %s", entry.name, problem)
+    return dataclasses.replace(info, projector=projector, projector_error=problem)
+
+
+def _describe_model(entry: ModelEntry, limits: RenderLimits | None) -> ModelInfo:
     if not entry.path.exists():
         return ModelInfo(entry, None, None)
     try:
@@ -249,9 +290,11 @@ class Catalog:
                 raise ConfigError(f"{settings.catalog_path}: models[{position}]: {exc}") from exc
             entries.append(_entry_from_config(config, settings.models_dir, settings.catalog_path.parent))
         listed = {entry.path.resolve() for entry in entries}
+        listed |= {entry.mmproj.resolve() for entry in entries if entry.mmproj is not None}
         if settings.models_dir.is_dir():
             for path in sorted(settings.models_dir.glob("*.gguf")):
-                if path.resolve() not in listed:
+                # A projector is part of a model (its entry's mmproj), never a model of its own.
+                if path.resolve() not in listed and not is_projector_file(path):
                     entries.append(ModelEntry(name=path.stem, path=path))
         return cls(entries, RenderLimits(settings.template_render_seconds, settings.template_max_chars))
 

@@ -16,6 +16,7 @@ from server.config import Settings
 from server.engine.cpu_probe import extra_buffers_work
 from server.engine.engine import Engine
 from server.engine.llama import LlamaRuntime, RuntimeConfig, supports_gpu_offload
+from server.engine.media import MediaLoadError
 from server.models.catalog import ModelEntry, ModelInfo
 from server.templates.prompt import ChatPrompt, format_chat
 
@@ -87,6 +88,27 @@ def gpu_layers_for(info: ModelInfo, settings: Settings) -> int:
     return effective_gpu_layers(requested, num_layers, can_offload=supports_gpu_offload())
 
 
+def _attach_projector(runtime: LlamaRuntime, entry: ModelEntry, info: ModelInfo, *, use_gpu: bool) -> None:
+    """The entry's projector beside its weights; a projector that cannot serve this model fails the
+    load with the reason (libmtmd itself would only log it)."""
+    assert entry.mmproj is not None
+    problem = info.projector_error
+    projector = info.projector
+    if problem is None and projector is not None and projector.output_width not in (None, runtime.n_embd):
+        problem = (
+            f"mmproj {entry.mmproj.name} makes embeddings {projector.output_width} wide, but this model "
+            f"reads {runtime.n_embd}: it belongs to another model"
+        )
+    if problem is None:
+        try:
+            runtime.attach_projector(entry.mmproj, use_gpu=use_gpu)
+        except MediaLoadError as exc:
+            problem = str(exc)
+    if problem is not None:
+        runtime.close()
+        raise ModelUnavailable(f"model '{entry.name}': {problem}")
+
+
 def load_model(entry: ModelEntry, info: ModelInfo, settings: Settings) -> LoadedModel:
     """Load weights and start the model's decode loop; the file must exist."""
     started = time.perf_counter()
@@ -109,6 +131,8 @@ def load_model(entry: ModelEntry, info: ModelInfo, settings: Settings) -> Loaded
         runtime = LlamaRuntime(config)
     except Exception as exc:
         raise ModelUnavailable(f"model '{entry.name}' failed to load: {exc}") from exc
+    if entry.mmproj is not None:
+        _attach_projector(runtime, entry, info, use_gpu=n_gpu_layers > 0)
     engine = Engine(
         runtime,
         n_parallel=settings.n_parallel,

@@ -19,6 +19,8 @@ ENCODER_ARCHITECTURES = frozenset(
     {"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "modern-bert", "neo-bert", "t5encoder"}
 )
 DEFAULT_TEMPLATE = "default"
+# A multimodal projector's architecture (llama.cpp's mmproj files): not a model of its own.
+PROJECTOR_ARCHITECTURE = "clip"
 _TEMPLATE_KEY = "tokenizer.chat_template"
 _TOKENS_KEY = "tokenizer.ggml.tokens"
 
@@ -133,3 +135,52 @@ def read_metadata(path: Path) -> ModelMetadata:
             eos_token=_token_text(header, "tokenizer.ggml.eos_token_id"),
             chat_templates=_templates(header),
         )
+
+
+@dataclass(frozen=True)
+class ProjectorMetadata:
+    """What a multimodal projector (an mmproj GGUF, read by libmtmd) says about itself."""
+
+    projector_type: str | None
+    has_vision: bool
+    has_audio: bool
+    # The width of the embeddings it hands the text model: must equal the model's n_embd.
+    output_width: int | None
+
+
+def _flag(header: GGUFHeader, key: str) -> bool:
+    value = header.values.get(key, False)
+    if not isinstance(value, bool):
+        raise _wrong_type(header, key, "a boolean")
+    return value
+
+
+def read_projector(path: Path) -> ProjectorMetadata:
+    """Raises GGUFFormatError for a malformed file, or one that is not a projector."""
+    with GGUFHeader(path) as header:
+        architecture = _string(header, "general.architecture")
+        if architecture != PROJECTOR_ARCHITECTURE:
+            raise GGUFFormatError(
+                f"{path.name} is not a multimodal projector (its architecture is {architecture!r}, "
+                f"not {PROJECTOR_ARCHITECTURE!r})"
+            )
+        has_vision = _flag(header, "clip.has_vision_encoder")
+        has_audio = _flag(header, "clip.has_audio_encoder")
+        width_key = "clip.vision.projection_dim" if has_vision else "clip.audio.projection_dim"
+        return ProjectorMetadata(
+            projector_type=_string(header, "clip.projector_type"),
+            has_vision=has_vision,
+            has_audio=has_audio,
+            output_width=_count(header, width_key),
+        )
+
+
+def is_projector_file(path: Path) -> bool:
+    """Whether a GGUF file is a multimodal projector (named mmproj*, or of architecture "clip")."""
+    if path.name.lower().startswith("mmproj"):
+        return True
+    try:
+        with GGUFHeader(path) as header:
+            return header.values.get("general.architecture") == PROJECTOR_ARCHITECTURE
+    except (GGUFFormatError, OSError):
+        return False

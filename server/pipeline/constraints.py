@@ -7,7 +7,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from server.engine.grammar import GrammarError, check_grammar, json_object_grammar, json_schema_grammar
+from server.engine.sampling.grammar import (
+    GrammarError,
+    check_grammar,
+    json_object_grammar,
+    json_schema_grammar,
+)
 from server.formats.constrain import CallConstraint
 from server.models.pool import LoadedModel
 from server.pipeline.chat_request import ResponseFormat, SamplingRequest

@@ -313,6 +313,10 @@ def test_playground_shows_reasoning_apart(browser: Browser, tool_server: Running
     # A base model does not think on its own: a grammar makes it write Qwen3's <think> block.
     playground = open_playground(browser, tool_server)
     page = playground.page
+    # The catalog shows what each model can do (the capabilities /api/show reports too).
+    qwen3 = page.locator('#catalog .model[data-model="qwen3-tools"]')
+    expect(qwen3.locator(".badge.capability")).to_have_text(["tools", "thinking"])
+    expect(page.locator(f'#catalog .model[data-model="{BASE_MODEL}"] .badge.capability')).to_have_count(0)
     page.get_by_label("Use qwen3-tools in pane A").click()
     page.uncheck("#compare")
     pane = playground.pane("a")

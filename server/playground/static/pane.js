@@ -360,9 +360,14 @@ export function modelBadges(card) {
   const template = card.template_error
     ? h("span", { class: "badge warn", title: card.template_error }, "template error")
     : h("span", { class: "badge" }, card.has_chat_template ? "template" : "no template");
+  // What the model can do beyond plain completion (the same list /api/show reports).
+  const abilities = (card.capabilities || [])
+    .filter((word) => word !== "completion")
+    .map((word) => h("span", { class: "badge capability" }, word));
   return [
     h("span", { class: `badge kind kind-${card.kind}` }, card.kind),
     template,
+    ...abilities,
     h("span", { class: `badge status status-${card.status}` }, card.status),
   ];
 }

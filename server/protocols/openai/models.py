@@ -41,6 +41,8 @@ def model_card(pool: ModelPool, name: str) -> ModelCard:
         chat_format=info.chat_format.name,
         template_error=info.template_error,
         metadata_error=info.metadata_error,
+        mmproj=entry.mmproj.name if entry.mmproj is not None else None,
+        projector_error=info.projector_error,
         loaded=loaded is not None,
         status=_status(pool, entry.name),
         aliases=list(entry.aliases),

@@ -193,6 +193,9 @@ class ModelCard(BaseModel):
     chat_format: str
     template_error: str | None = None
     metadata_error: str | None = None
+    # The multimodal projector (catalog key mmproj), and why it cannot be used if it cannot.
+    mmproj: str | None = None
+    projector_error: str | None = None
     loaded: bool
     # "unloaded", "loading" (or downloading), "loaded", "draining" (unloads once its requests end), or
     # "unloading" (its engine is being closed and its memory given back)

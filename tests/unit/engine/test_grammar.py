@@ -6,8 +6,13 @@ import re
 
 import pytest
 
-from server.engine.grammar import GrammarError, check_grammar, json_object_grammar, json_schema_grammar
 from server.engine.sampling import SamplingParams
+from server.engine.sampling.grammar import (
+    GrammarError,
+    check_grammar,
+    json_object_grammar,
+    json_schema_grammar,
+)
 from server.formats.chat_format import ToolSpec
 from server.formats.gbnf import GrammarBuilder
 from tests.unit.formats.stream_check import NO_VOCAB

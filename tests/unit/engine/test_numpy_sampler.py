@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from server.engine.numpy_sampler import NumpySampler, top_k_indices
 from server.engine.sampling import SamplingParams
+from server.engine.sampling.numpy_sampler import NumpySampler, top_k_indices
 
 VOCAB = 5000
 

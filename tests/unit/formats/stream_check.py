@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import cast
 
-from server.engine.grammar import check_grammar
 from server.engine.llama import LlamaRuntime
+from server.engine.sampling.grammar import check_grammar
 from server.formats.chat_format import ChatFormat, ParseOptions, ToolSpec
 from server.formats.message import ParsedMessage
 from server.formats.parser import MessageStream, parse_message

@@ -9,8 +9,8 @@ from typing import Protocol
 import llama_cpp
 import numpy as np
 
-from server.engine.grammar import new_grammar_sampler
 from server.engine.llama import LlamaRuntime
+from server.engine.sampling.grammar import new_grammar_sampler
 
 
 @dataclass(frozen=True)
