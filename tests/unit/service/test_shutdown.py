@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import uvicorn
 from sse_starlette.sse import AppStatus
 
-from server.service.shutdown import GracefulServer, ShutdownState, drain, end_generations
+from server.cli import _parser
+from server.config import Settings, load_settings
+from server.service.shutdown import GracefulServer, ShutdownState, drain, end_generations, listening_sockets
 from tests.unit.asgi_app import client_for, make_app
 
 
@@ -172,3 +176,24 @@ async def test_graceful_server_second_signal_exits_at_once() -> None:
         AppStatus.should_exit = False
         assert server._drain_task is not None
         server._drain_task.cancel()
+
+
+def test_a_second_port_for_ollamas_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOCALCHAT_OLLAMA_PORT", raising=False)
+    args = vars(_parser().parse_args(["serve", "--ollama-port", "11434"]))
+    args.pop("command")
+    assert load_settings(args).ollama_port == 11434
+    assert listening_sockets(Settings(port=0)) is None  # one port: uvicorn binds it itself
+    sockets = listening_sockets(Settings(host="127.0.0.1", port=0, ollama_port=_free_port()))
+    try:
+        assert sockets is not None and len(sockets) == 2
+        assert all(sock.getsockname()[0] == "127.0.0.1" for sock in sockets)
+    finally:
+        for sock in sockets or []:
+            sock.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
