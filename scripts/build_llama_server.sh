@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build llama.cpp's own llama-server from the sources llama-cpp-python vendors (the same llama.cpp
-# the server runs on), for `scripts/bench.py --llama-server`. Not part of CI.
+# the server runs on): the reference of the parity tests (.ci/run builds it) and of
+# `scripts/bench.py --llama-server`.
 #
 #   bash scripts/build_llama_server.sh                 # CPU build
 #   CMAKE_ARGS=-DGGML_CUDA=ON bash scripts/build_llama_server.sh   # on a CUDA machine

@@ -72,6 +72,20 @@ class RuntimeConfig:
             raise ValueError(f"invalid runtime config: {self}")
 
 
+@dataclass(frozen=True)
+class FimTokens:
+    """A vocabulary's fill-in-the-middle tokens, as llama.cpp finds them (the GGUF's
+    tokenizer.ggml.fim_*_token_id keys, or the known pieces of its vocabulary)."""
+
+    prefix: int
+    suffix: int
+    middle: int
+    pad: int | None = None
+    # Repository context: a repo's name after `repo`, each file after `sep` (Qwen2.5-Coder's).
+    repo: int | None = None
+    separator: int | None = None
+
+
 class LlamaRuntime:
     def __init__(self, config: RuntimeConfig) -> None:
         init_backend()
@@ -122,6 +136,33 @@ class LlamaRuntime:
         self._embedder_lock = threading.Lock()
         self.n_embd = llama_cpp.llama_model_n_embd(model)
         self.media: MediaContext | None = None
+
+    @functools.cached_property
+    def fim_tokens(self) -> FimTokens | None:
+        """None unless the vocabulary has the prefix, suffix and middle tokens."""
+
+        def token(read: Callable[[llama_cpp.llama_vocab_p], int]) -> int | None:
+            found = int(read(self.vocab))
+            return found if 0 <= found < self.n_vocab else None
+
+        prefix, suffix, middle = (
+            token(read)
+            for read in (
+                llama_cpp.llama_vocab_fim_pre,
+                llama_cpp.llama_vocab_fim_suf,
+                llama_cpp.llama_vocab_fim_mid,
+            )
+        )
+        if prefix is None or suffix is None or middle is None:
+            return None
+        return FimTokens(
+            prefix,
+            suffix,
+            middle,
+            pad=token(llama_cpp.llama_vocab_fim_pad),
+            repo=token(llama_cpp.llama_vocab_fim_rep),
+            separator=token(llama_cpp.llama_vocab_fim_sep),
+        )
 
     def attach_projector(self, path: Path, *, use_gpu: bool) -> MediaContext:
         """Load a multimodal projector beside the model (once, before serving)."""

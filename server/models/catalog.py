@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -62,6 +62,8 @@ class EntryConfig(BaseModel):
     # The multimodal projector (an mmproj GGUF) that lets the model take images or audio: a path
     # relative to the models folder, or absolute.
     mmproj: str | None = Field(None, min_length=1)
+    # Fill-in-the-middle order: prefix-suffix-middle (llama.cpp's default) or suffix-prefix-middle.
+    infill_order: Literal["psm", "spm"] = "psm"
 
     @model_validator(mode="after")
     def _has_one_source(self) -> EntryConfig:
@@ -105,6 +107,7 @@ class ModelEntry:
     hub: HubSource | None = None
     chat_format_override: str | None = None
     mmproj: Path | None = None
+    infill_order: Literal["psm", "spm"] = "psm"
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ def _entry_from_config(config: EntryConfig, models_dir: Path, catalog_dir: Path)
         hub=HubSource(config.repo, config.file, config.quant, config.revision) if config.repo else None,
         chat_format_override=config.chat_format,
         mmproj=_relative_to(models_dir, config.mmproj) if config.mmproj is not None else None,
+        infill_order=config.infill_order,
     )
 
 

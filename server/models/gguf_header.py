@@ -17,6 +17,7 @@ import mmap
 import os
 import stat
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,8 @@ class LargeArray:
     item_type: GGUFValueType
     length: int
     offset: int
+    # Where the array's bytes end.
+    end: int = 0
 
 
 def _size_text(num_bytes: int) -> str:
@@ -146,6 +149,20 @@ class GGUFHeader:
         for _ in range(index):
             offset = self._skip(array.item_type, offset, depth=1)
         return self._read_value(array.item_type, offset, depth=1)[0]
+
+    def has_string_item(self, key: str, texts: Sequence[str]) -> bool:
+        """Whether a string array holds one of `texts` as an item: found in its bytes, each as GGUF
+        writes a string (its length, then its UTF-8), without reading the array item by item."""
+        array = self.values.get(key)
+        if isinstance(array, list):
+            return any(text in array for text in texts)
+        if not isinstance(array, LargeArray) or array.item_type is not GGUFValueType.STRING:
+            return False
+        for text in texts:
+            encoded = text.encode("utf-8")
+            if self._data.find(struct.pack("<Q", len(encoded)) + encoded, array.offset, array.end) >= 0:
+                return True
+        return False
 
     # -- parsing -------------------------------------------------------------------------------------
 
@@ -241,7 +258,8 @@ class GGUFHeader:
     def _read_array(self, offset: int, depth: int) -> tuple[list[Any] | LargeArray, int]:
         item_type, length, start = self._array_head(offset, depth)
         if length > _SMALL_ARRAY:
-            return LargeArray(item_type, length, start), self._skip_items(item_type, length, start, depth)
+            end = self._skip_items(item_type, length, start, depth)
+            return LargeArray(item_type, length, start, end), end
         items = []
         end = start
         for _ in range(length):

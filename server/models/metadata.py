@@ -23,6 +23,21 @@ DEFAULT_TEMPLATE = "default"
 PROJECTOR_ARCHITECTURE = "clip"
 _TEMPLATE_KEY = "tokenizer.chat_template"
 _TOKENS_KEY = "tokenizer.ggml.tokens"
+# Fill-in-the-middle tokens: the keys llama.cpp reads (and their older names), and the pieces it
+# recognises in a vocabulary that names none (src/llama-vocab.cpp).
+_FIM_KEYS = (
+    ("tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id"),
+    ("tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id"),
+    ("tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id"),
+)
+_FIM_PIECES = (
+    ("<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\uff5cfim\u2581begin\uff5c>", "<PRE>", "\u2581<PRE>",
+     "<|code_prefix|>", "<|prefix|>"),
+    ("<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\uff5cfim\u2581hole\uff5c>", "<SUF>", "\u2581<SUF>",
+     "<|code_suffix|>", "<|suffix|>"),
+    ("<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\uff5cfim\u2581end\uff5c>", "<MID>", "\u2581<MID>",
+     "<|code_middle|>", "<|middle|>"),
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,8 @@ class ModelMetadata:
     num_layers: int | None = None
     # `<architecture>.pooling_type`: set by embedding models (1 mean, 2 CLS, 3 last).
     pooling_type: int | None = None
+    # The vocabulary has fill-in-the-middle prefix, suffix and middle tokens.
+    has_fim: bool = False
 
     @property
     def has_chat_template(self) -> bool:
@@ -118,6 +135,14 @@ def _templates(header: GGUFHeader) -> dict[str, str]:
     return templates
 
 
+def _has_fim(header: GGUFHeader) -> bool:
+    """As llama.cpp decides it: each of the three by its key, or else by a piece it knows."""
+    return all(
+        any(key in header.values for key in keys) or header.has_string_item(_TOKENS_KEY, pieces)
+        for keys, pieces in zip(_FIM_KEYS, _FIM_PIECES, strict=True)
+    )
+
+
 def read_metadata(path: Path) -> ModelMetadata:
     """Raises GGUFFormatError for a malformed file or a value of the wrong type."""
     with GGUFHeader(path) as header:
@@ -134,6 +159,7 @@ def read_metadata(path: Path) -> ModelMetadata:
             bos_token=_token_text(header, "tokenizer.ggml.bos_token_id"),
             eos_token=_token_text(header, "tokenizer.ggml.eos_token_id"),
             chat_templates=_templates(header),
+            has_fim=_has_fim(header),
         )
 
 

@@ -1,6 +1,7 @@
 """POST /api/generate: a prompt through the model's chat template (its system and prompt as one
 turn), or, in raw mode and for a model without a template, the text as it is (a base model's
-`{{ .System }}` paragraph, then `{{ .Prompt }}`). Streamed by default, as Ollama does."""
+`{{ .System }}` paragraph, then `{{ .Prompt }}`); with a `suffix`, the prompt and the suffix through
+the model's fill-in-the-middle tokens. Streamed by default, as Ollama does."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from server.engine.sequence import GenerationRequest
+from server.models.capabilities import capabilities
 from server.models.pool import LoadedModel
 from server.pipeline.chat_pipeline import ChatRun, answer_chat, internal_chat_request, start_chat
 from server.pipeline.chat_request import ResponseFormat, SamplingRequest
@@ -20,6 +22,7 @@ from server.pipeline.generation import (
     refuse_unless_it_may_fit,
     start_generation,
 )
+from server.pipeline.infill import infill_tokens
 from server.pipeline.model_lease import respond_with_model
 from server.pipeline.sampling import parse_stops, sampling_params
 from server.pipeline.stream_envelope import stream_envelope
@@ -84,8 +87,6 @@ def _check_request(body: GenerateRequest, name: str) -> None:
         )
     if body.raw and body.system:
         raise invalid_request("raw mode does not support template, system, or context", param="system")
-    if body.suffix:
-        raise does_not_support(name, "insert", param="suffix")
     if body.images:
         raise invalid_request("Images are not supported yet.", param="images", code="unsupported_content")
 
@@ -109,7 +110,10 @@ async def generate(request: Request, body: GenerateRequest) -> Any:
     info = pool_of(request).catalog.info(entry.name)
     if info.kind == "embedding":
         raise does_not_support(name, "generate", param="model")
-    is_templated = not body.raw and info.template is not None
+    if body.suffix and "insert" not in capabilities(info):
+        raise does_not_support(name, "insert", param="suffix")
+    # With a suffix the prompt is the model's fill-in-the-middle layout, not a conversation turn.
+    is_templated = not body.raw and not body.suffix and info.template is not None
     think_fields(body.think, info, name)  # a model that cannot think refuses think: true either way
     keep_alive.apply_before(pool_of(request), entry.name)
     is_streamed = body.stream is not False
@@ -150,7 +154,13 @@ async def _templated(
     )
 
 
-def _raw_tokens(text: str, loaded: LoadedModel) -> list[int]:
+def _raw_tokens(body: GenerateRequest, loaded: LoadedModel) -> list[int]:
+    if body.suffix:
+        order = loaded.info.entry.infill_order
+        return infill_tokens(
+            loaded, prefix=body.prompt or "", suffix=body.suffix, order=order, param="suffix"
+        )
+    text = base_prompt(body)
     refuse_unless_it_may_fit(text, loaded, param="prompt")
     return loaded.tokenize(text, parse_special=True)
 
@@ -162,7 +172,7 @@ async def _raw(
     fields.pop("tool_choice", None)
     sampling = internal_chat_request(fields, PARAM_NAMES, shape=SamplingRequest)
     wanted_format = response_format(body.format)
-    tokens = await asyncio.to_thread(functools.partial(_raw_tokens, base_prompt(body), loaded))
+    tokens = await asyncio.to_thread(functools.partial(_raw_tokens, body, loaded))
     generation = GenerationRequest(
         prompt_tokens=tuple(tokens),
         sampling=sampling_params(

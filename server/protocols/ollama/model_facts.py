@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from server.config import Settings
+from server.models.capabilities import capabilities
 from server.models.catalog import ModelInfo
 from server.models.gguf_header import GGUFFormatError, GGUFHeader, LargeArray
 from server.protocols.ollama.input import DEFAULT_SAMPLING
@@ -107,9 +108,17 @@ def parameters(info: ModelInfo, settings: Settings) -> str:
     return "\n".join(lines)
 
 
+# For a model that fills in the middle: Ollama's way of saying so (Continue looks for `.Suffix`).
+INSERT_TEMPLATE = "{{- if .Suffix }}<fim prefix>{{ .Prompt }}<fim suffix>{{ .Suffix }}<fim middle>{{- else }}"
+
+
 def template(info: ModelInfo) -> str:
-    """The model's own chat template (Jinja, the program localchat renders), or the base format."""
-    return info.template.source if info.template is not None else BASE_TEMPLATE
+    """The model's own chat template (Jinja, the program localchat renders), or the base format;
+    for a model that fills in the middle, inside Ollama's branch on `.Suffix`."""
+    source = info.template.source if info.template is not None else BASE_TEMPLATE
+    if "insert" in capabilities(info):
+        return f"{INSERT_TEMPLATE}{source}{{{{- end }}}}"
+    return source
 
 
 def modelfile(info: ModelInfo, settings: Settings, listed: str) -> str:

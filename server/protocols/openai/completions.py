@@ -1,4 +1,5 @@
-"""POST /v1/completions: raw text continuation, the honest endpoint for base models."""
+"""POST /v1/completions: raw text continuation, the honest endpoint for base models; with `suffix`,
+fill-in-the-middle through the pipeline's one FIM prompt (server/pipeline/infill.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from server.pipeline.generation import (
     refuse_unless_it_may_fit,
     start_generation,
 )
+from server.pipeline.infill import infill_tokens
 from server.pipeline.model_lease import respond_with_model
 from server.pipeline.sampling import check_token_ids, parse_stops, sampling_params
 from server.pipeline.stream_envelope import stream_envelope
@@ -38,7 +40,24 @@ router = APIRouter()
 DEFAULT_COMPLETION_TOKENS = 16
 
 
+def _infill_tokens(body: CompletionRequest, model: LoadedModel) -> tuple[list[int], str]:
+    """`suffix`: the prompt is the text before the gap, through the model's fill-in-the-middle tokens."""
+    prompt = body.prompt
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        raise invalid_request("With a suffix, the prompt must be one text.", param="prompt")
+    assert body.suffix is not None
+    tokens = infill_tokens(
+        model, prefix=prompt, suffix=body.suffix, order=model.info.entry.infill_order, param="suffix"
+    )
+    text = b"".join(model.runtime.token_bytes_special(token) for token in tokens)
+    return tokens, text.decode("utf-8", errors="replace")
+
+
 def _prompt_tokens(body: CompletionRequest, model: LoadedModel, *, must_fit: bool) -> tuple[list[int], str]:
+    if body.suffix:
+        return _infill_tokens(body, model)
     prompt = body.prompt
     if isinstance(prompt, list) and prompt and isinstance(prompt[0], str | list):
         if len(prompt) != 1:
@@ -92,9 +111,11 @@ def _check_request(body: CompletionRequest) -> None:
     check_single_choice(body)
     if body.best_of is not None and body.best_of > 1:
         raise invalid_request("Only best_of=1 is supported.", param="best_of", code="unsupported_value")
-    if body.suffix:
+    if body.suffix and body.echo:
         raise invalid_request(
-            "suffix (insertion) is not supported.", param="suffix", code="unsupported_value"
+            "echo with a suffix is not supported: the prompt is the model's fill-in-the-middle layout.",
+            param="echo",
+            code="unsupported_value",
         )
     if body.echo and body.logprobs is not None:
         raise invalid_request(

@@ -46,3 +46,15 @@ def test_an_embedding_model_only_embeds(make_gguf: GGUFFactory) -> None:
 def test_a_missing_file_claims_only_completion(tmp_path: Path) -> None:
     info = describe(ModelEntry(name="gone", path=tmp_path / "gone.gguf"))
     assert capabilities(info) == ["completion"]
+
+
+FIM_PIECES = ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"]
+
+
+@pytest.mark.parametrize("num_padding", [0, 200])  # a short vocabulary is read whole, a long one searched
+def test_fim_pieces_in_the_vocabulary_mean_insert(make_gguf: GGUFFactory, num_padding: int) -> None:
+    tokens = ["<pad>", "<s>", "</s>", *(f"tok{index}" for index in range(num_padding)), *FIM_PIECES]
+    path = make_gguf("coder.gguf", tokens=tokens)
+    assert capabilities(describe(ModelEntry(name="c", path=path))) == ["completion", "insert"]
+    two_of_three = make_gguf("half.gguf", tokens=[*tokens[:-1], "<|fim_end|>"])
+    assert capabilities(describe(ModelEntry(name="h", path=two_of_three))) == ["completion"]
