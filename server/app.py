@@ -72,7 +72,8 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
     install_error_handlers(app)
     keyless = frozenset().union(*(protocol.keyless_paths for protocol in protocols))
     open_paths = OpenPaths(is_static=is_playground_path if settings.playground else no_path, keyless=keyless)
-    install_service_layer(app, settings, open_paths)
+    json_body_prefixes = tuple(prefix for protocol in protocols for prefix in protocol.json_body_prefixes)
+    install_service_layer(app, settings, open_paths, json_body_prefixes=json_body_prefixes)
     for protocol in protocols:
         protocol.install(app, app.state.error_envelopes)
     root_text = next((p.root_text for p in protocols if p.root_text is not None), DEFAULT_ROOT_TEXT)

@@ -32,6 +32,8 @@ class WireProtocol:
     keyless_paths: frozenset[str] = frozenset()
     # What `GET /` says to a client that is not a browser; the first protocol that sets one wins.
     root_text: str | None = None
+    # Path prefixes whose bodies are JSON whatever their Content-Type says (clients that `curl -d`).
+    json_body_prefixes: tuple[str, ...] = ()
 
     def install(self, app: FastAPI, envelopes: ErrorEnvelopes) -> None:
         for router in self.routers:

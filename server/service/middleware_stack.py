@@ -18,6 +18,7 @@ from server.service.metrics import Metrics
 from server.service.middleware.access_log import log_access
 from server.service.middleware.auth import APIKeyAuth
 from server.service.middleware.body_limit import BodySizeLimit
+from server.service.middleware.json_body import AssumeJSONBody
 from server.service.middleware.request_tracking import REQUEST_ID_HEADER, RequestTracking
 from server.service.middleware.shutdown_gate import ShutdownGate
 from server.service.open_paths import OpenPaths
@@ -26,9 +27,11 @@ from server.service.shutdown import ShutdownState
 CORS_MAX_AGE_SECONDS = 600
 
 
-def install_service_layer(app: FastAPI, settings: Settings, open_paths: OpenPaths) -> None:
+def install_service_layer(
+    app: FastAPI, settings: Settings, open_paths: OpenPaths, *, json_body_prefixes: tuple[str, ...] = ()
+) -> None:
     """Needs app.state.pool. Sets app.state.shutdown and app.state.metrics and adds GET /health and
-    GET /metrics."""
+    GET /metrics. Bodies below `json_body_prefixes` are read as JSON whatever their Content-Type."""
     app.state.shutdown = ShutdownState(settings.shutdown_grace_seconds)
     app.state.metrics = Metrics(app.state.pool)
     app.include_router(health.router)
@@ -37,6 +40,8 @@ def install_service_layer(app: FastAPI, settings: Settings, open_paths: OpenPath
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, timeout_seconds=settings.body_timeout_seconds
     )
+    if json_body_prefixes:
+        app.add_middleware(AssumeJSONBody, prefixes=json_body_prefixes)
     if settings.api_key:
         app.add_middleware(APIKeyAuth, keys=settings.api_key, is_open=open_paths.is_keyless)
     app.add_middleware(ShutdownGate, state=app.state.shutdown, is_open=open_paths.is_open_while_draining)

@@ -4,8 +4,6 @@ on every /api path, whose bodies are JSON whatever their Content-Type says (as O
 `GET /` says "Ollama is running" to clients that probe for it, and /api/version is open without a
 key, as clients check the connection with it before they send one."""
 
-from fastapi import FastAPI
-
 from server.protocols import WireProtocol
 from server.protocols.ollama.chat import router as chat_router
 from server.protocols.ollama.embed import router as embed_router
@@ -13,12 +11,6 @@ from server.protocols.ollama.generate import router as generate_router
 from server.protocols.ollama.models import router as models_router
 from server.protocols.ollama.pull import router as pull_router
 from server.protocols.ollama.wire import API_PREFIX, VERSION_PATH, ollama_error_body
-from server.service.middleware.json_body import AssumeJSONBody
-
-
-def _read_bodies_as_json(app: FastAPI) -> None:
-    app.add_middleware(AssumeJSONBody, prefixes=(API_PREFIX,))
-
 
 PROTOCOL = WireProtocol(
     name="ollama",
@@ -26,5 +18,5 @@ PROTOCOL = WireProtocol(
     error_envelopes={API_PREFIX: ollama_error_body},
     keyless_paths=frozenset({VERSION_PATH}),
     root_text="Ollama is running",
-    on_create=_read_bodies_as_json,
+    json_body_prefixes=(API_PREFIX,),
 )
