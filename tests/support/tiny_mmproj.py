@@ -32,6 +32,37 @@ def _vec(rng: np.random.Generator, n: int, scale: float = 0.02) -> np.ndarray:
     return (rng.standard_normal(n) * scale).astype(np.float32)
 
 
+def _encoder_blocks(
+    w: gguf.GGUFWriter,
+    rng: np.random.Generator,
+    prefix: str,
+    *,
+    n_layer: int,
+    n_embd: int,
+    n_ff: int,
+    dtype: type,
+    has_k_bias: bool,
+) -> None:
+    """The transformer blocks and final norm of a vision ("v") or audio ("a") encoder."""
+    f32 = np.float32
+    for il in range(n_layer):
+        p = f"{prefix}.blk.{il}."
+        for nm in ("attn_q", "attn_k", "attn_v", "attn_out"):
+            w.add_tensor(p + nm + ".weight", _mat(rng, (n_embd, n_embd), dtype))
+            if nm != "attn_k" or has_k_bias:
+                w.add_tensor(p + nm + ".bias", _vec(rng, n_embd))
+        w.add_tensor(p + "ln1.weight", np.ones(n_embd, f32))
+        w.add_tensor(p + "ln1.bias", np.zeros(n_embd, f32))
+        w.add_tensor(p + "ln2.weight", np.ones(n_embd, f32))
+        w.add_tensor(p + "ln2.bias", np.zeros(n_embd, f32))
+        w.add_tensor(p + "ffn_up.weight", _mat(rng, (n_ff, n_embd), dtype))
+        w.add_tensor(p + "ffn_up.bias", _vec(rng, n_ff))
+        w.add_tensor(p + "ffn_down.weight", _mat(rng, (n_embd, n_ff), dtype))
+        w.add_tensor(p + "ffn_down.bias", _vec(rng, n_embd))
+    w.add_tensor(f"{prefix}.post_ln.weight", np.ones(n_embd, f32))
+    w.add_tensor(f"{prefix}.post_ln.bias", np.zeros(n_embd, f32))
+
+
 def write_tiny_gemma3_mmproj(
     path: str | os.PathLike,
     *,
@@ -110,21 +141,7 @@ def write_tiny_gemma3_mmproj(
     w.add_tensor("v.patch_embd.bias", _vec(rng, n_embd))
     # learned absolute position embedding, ggml ne = [n_embd, n_patches]
     w.add_tensor("v.position_embd.weight", (rng.standard_normal((n_patches, n_embd)) * 0.02).astype(f32))
-    for il in range(n_layer):
-        p = f"v.blk.{il}."
-        for nm in ("attn_q", "attn_k", "attn_v", "attn_out"):
-            w.add_tensor(p + nm + ".weight", _mat(rng, (n_embd, n_embd), mdt))
-            w.add_tensor(p + nm + ".bias", _vec(rng, n_embd))
-        w.add_tensor(p + "ln1.weight", np.ones(n_embd, f32))
-        w.add_tensor(p + "ln1.bias", np.zeros(n_embd, f32))
-        w.add_tensor(p + "ln2.weight", np.ones(n_embd, f32))
-        w.add_tensor(p + "ln2.bias", np.zeros(n_embd, f32))
-        w.add_tensor(p + "ffn_up.weight", _mat(rng, (n_ff, n_embd), mdt))
-        w.add_tensor(p + "ffn_up.bias", _vec(rng, n_ff))
-        w.add_tensor(p + "ffn_down.weight", _mat(rng, (n_embd, n_ff), mdt))
-        w.add_tensor(p + "ffn_down.bias", _vec(rng, n_embd))
-    w.add_tensor("v.post_ln.weight", np.ones(n_embd, f32))
-    w.add_tensor("v.post_ln.bias", np.zeros(n_embd, f32))
+    _encoder_blocks(w, rng, "v", n_layer=n_layer, n_embd=n_embd, n_ff=n_ff, dtype=mdt, has_k_bias=True)
     # Gemma 3 multimodal projector
     w.add_tensor("mm.soft_emb_norm.weight", np.ones(n_embd, f32))
     # used as mul_mat(transpose(W), x): ggml ne = [n_embd_text, n_embd]
@@ -202,22 +219,8 @@ def write_tiny_audio_mmproj(
     w.add_tensor("a.conv1d.2.weight", _mat(rng, (n_embd, n_embd, 3), mdt, scale=1.0 / np.sqrt(3 * n_embd)))
     w.add_tensor("a.conv1d.2.bias", _vec(rng, n_embd).reshape(n_embd, 1))
     w.add_tensor("a.position_embd.weight", (rng.standard_normal((n_pos, n_embd)) * 0.02).astype(f32))
-    for il in range(n_layer):
-        p = f"a.blk.{il}."
-        for nm in ("attn_q", "attn_k", "attn_v", "attn_out"):
-            w.add_tensor(p + nm + ".weight", _mat(rng, (n_embd, n_embd), mdt))
-            if nm != "attn_k":  # whisper: k has no bias (asserted by libmtmd)
-                w.add_tensor(p + nm + ".bias", _vec(rng, n_embd))
-        w.add_tensor(p + "ln1.weight", np.ones(n_embd, f32))
-        w.add_tensor(p + "ln1.bias", np.zeros(n_embd, f32))
-        w.add_tensor(p + "ln2.weight", np.ones(n_embd, f32))
-        w.add_tensor(p + "ln2.bias", np.zeros(n_embd, f32))
-        w.add_tensor(p + "ffn_up.weight", _mat(rng, (n_ff, n_embd), mdt))
-        w.add_tensor(p + "ffn_up.bias", _vec(rng, n_ff))
-        w.add_tensor(p + "ffn_down.weight", _mat(rng, (n_embd, n_ff), mdt))
-        w.add_tensor(p + "ffn_down.bias", _vec(rng, n_embd))
-    w.add_tensor("a.post_ln.weight", np.ones(n_embd, f32))
-    w.add_tensor("a.post_ln.bias", np.zeros(n_embd, f32))
+    # Whisper: k has no bias (asserted by libmtmd).
+    _encoder_blocks(w, rng, "a", n_layer=n_layer, n_embd=n_embd, n_ff=n_ff, dtype=mdt, has_k_bias=False)
     # Ultravox projector
     d_stack = n_embd * stack_factor
     w.add_tensor("mm.a.norm_pre.weight", np.ones(d_stack, f32))
