@@ -84,6 +84,14 @@ def test_show_says_what_templated_models_can_do(client: ollama.Client, http: htt
     assert card["capabilities"] == ["completion", "tools", "thinking"]
 
 
+def test_the_query_parameter_chooses_the_model(http: httpx.Client) -> None:
+    response = http.post(
+        f"/api/chat?model={TOOLS_MODEL}",
+        json={"model": BASE_MODEL, "messages": ASK, "stream": False, "options": GREEDY},
+    )
+    assert response.status_code == 200 and response.json()["model"] == TOOLS_MODEL
+
+
 def test_unknown_model_is_a_404_in_ollamas_envelope(client: ollama.Client, http: httpx.Client) -> None:
     with pytest.raises(ollama.ResponseError) as caught:
         client.chat(model="no-such-model", messages=ASK)

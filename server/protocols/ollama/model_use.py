@@ -109,7 +109,8 @@ def pool_of(request: Request) -> ModelPool:
 
 
 def requested_name(request: Request, body_model: str | None) -> str:
-    return model_name(None, body_model, request.app.state.settings)
+    """?model= > body > default, as on every route that runs a model."""
+    return model_name(request.query_params.get("model"), body_model, request.app.state.settings)
 
 
 def find_model(request: Request, name: str) -> ModelEntry:
