@@ -75,3 +75,19 @@ def test_completion_multibyte_text_never_split(client: openai.OpenAI) -> None:
     for delta in deltas:
         assert "\ufffd" not in delta
         delta.encode("utf-8")  # a lone surrogate would raise
+
+
+def test_repeat_penalty_changes_a_greedy_answer_and_its_window_zero_turns_it_off(
+    client: openai.OpenAI,
+) -> None:
+    def complete(**extra: object) -> str:
+        answer = client.completions.create(
+            model=BASE_MODEL, prompt="one one one one one", max_tokens=24, temperature=0, extra_body=extra
+        )
+        return answer.choices[0].text
+
+    plain = complete()
+    penalized = complete(repeat_penalty=1.8, repeat_last_n=64)
+    assert penalized != plain
+    # llama.cpp's convention: a window of 0 switches every penalty off.
+    assert complete(repeat_penalty=1.8, repeat_last_n=0) == plain

@@ -120,6 +120,11 @@ def test_every_route_fills_the_same_gap(http: httpx.Client, infill_server: Runni
         json={"model": FIM_MODEL, "prompt": PREFIX, "suffix": SUFFIX, "max_tokens": 12, "temperature": 0},
     ).json()
     assert completion["choices"][0]["text"] == infilled
+    # The openai client sends `suffix` as OpenAI documents it.
+    answer = infill_server.client().completions.create(
+        model=FIM_MODEL, prompt=PREFIX, suffix=SUFFIX, max_tokens=12, temperature=0
+    )
+    assert answer.choices[0].text == infilled
     client = ollama.Client(host=infill_server.base_url, timeout=120)
     generated = client.generate(
         model=FIM_MODEL, prompt=PREFIX, suffix=SUFFIX, options={"temperature": 0, "num_predict": 12}
