@@ -68,3 +68,14 @@ async def test_unknown_api_path_is_a_404_in_the_envelope(tmp_path: Path) -> None
     async with client_for(make_app(tmp_path)) as client:
         response = await client.get("/api/nothing-here")
     assert response.status_code == 404 and set(response.json()) == {"error"}
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/api/generate", "/api/embed", "/infill"])
+async def test_a_lone_surrogate_is_a_400_in_the_paths_envelope(tmp_path: Path, path: str) -> None:
+    body = b'{"messages": [{"role": "user", "content": "\\ud800"}], "prompt": "\\ud800", "input": "\\ud800",'
+    body += b' "input_prefix": "\\ud800", "input_suffix": "x"}'
+    async with client_for(make_app(tmp_path)) as client:
+        response = await client.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert isinstance(error, str) if path.startswith("/api") else error["code"] == "invalid_unicode"
